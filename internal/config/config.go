@@ -1,0 +1,222 @@
+// Package config reads Online Mart's settings from the environment. Every
+// variable has a working local default so `mart serve` runs with none set.
+// The table of variables is the single source for both loading and `--help`.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Services lists the subgraph services in start order, with default ports.
+var Services = []struct {
+	Name string
+	Port int
+}{
+	{"user", 4001}, {"product", 4002}, {"order", 4003},
+	{"inventory", 4004}, {"payment", 4005}, {"notification", 4006},
+}
+
+// Var describes one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Vars returns every environment variable mart reads, in help order.
+func Vars() []Var {
+	vars := []Var{
+		{"MART_TARGETS", "all", "components to run: all, or a comma list of router," + strings.Join(ServiceNames(), ",")},
+		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres server URL; each service derives its own database (mart_<service>) from it"},
+		{"KAFKA_BROKERS", "", "comma list of Kafka brokers; empty starts an in-process broker"},
+		{"MART_KAFKA_EMBEDDED_ADDR", "127.0.0.1:9092", "listen address of the in-process broker when KAFKA_BROKERS is empty"},
+		{"MART_ROUTER_ADDR", "127.0.0.1:4000", "router listen address (GraphQL at /graphql)"},
+		{"MART_SUPERGRAPH_CONFIG", "supergraph.yaml", "file listing the subgraphs the router composes"},
+		{"MART_MAX_BODY_BYTES", "1048576", "router: largest accepted request body"},
+		{"MART_MAX_DEPTH", "15", "router: deepest accepted selection nesting"},
+		{"MART_MAX_ALIASES", "30", "router: most aliases in one operation"},
+		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
+		{"MART_REQUEST_TIMEOUT", "30s", "router: time limit for one request, subgraph calls included"},
+		{"MART_SHUTDOWN_TIMEOUT", "20s", "time allowed to drain requests and handlers on shutdown"},
+		{"MART_LOG_LEVEL", "info", "debug, info, warn or error"},
+		{"MART_LOG_FORMAT", "text", "text or json"},
+	}
+	for _, s := range Services {
+		up := strings.ToUpper(s.Name)
+		vars = append(vars,
+			Var{"MART_" + up + "_ADDR", fmt.Sprintf("127.0.0.1:%d", s.Port), s.Name + " subgraph listen address"},
+			Var{"MART_" + up + "_DATABASE", "mart_" + s.Name, s.Name + " database name on the DATABASE_URL server"},
+			Var{"MART_" + up + "_ROUTING_URL", "", "router: overrides the " + s.Name + " routing URL from the supergraph config"},
+		)
+	}
+	return vars
+}
+
+// ServiceNames returns the names of all subgraph services.
+func ServiceNames() []string {
+	names := make([]string, len(Services))
+	for i, s := range Services {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Service holds the settings of one subgraph service.
+type Service struct {
+	Name     string
+	Addr     string
+	Database string // database name on the server
+}
+
+// Router holds the router's settings.
+type Router struct {
+	Addr             string
+	SupergraphConfig string
+	RoutingURLs      map[string]string // overrides by subgraph name
+	MaxBodyBytes     int64
+	MaxDepth         int
+	MaxAliases       int
+	MaxRootFields    int
+	RequestTimeout   time.Duration
+}
+
+// Config is the whole configuration of one mart process.
+type Config struct {
+	Targets           []string
+	DatabaseURL       string
+	KafkaBrokers      []string // empty: run the embedded broker
+	KafkaEmbeddedAddr string
+	Router            Router
+	Services          map[string]Service
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
+}
+
+// Load reads the configuration from the environment.
+func Load() (*Config, error) { return LoadFrom(os.LookupEnv) }
+
+// LoadFrom reads the configuration through lookup, for tests.
+func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
+	defaults := map[string]string{}
+	for _, v := range Vars() {
+		defaults[v.Name] = v.Default
+	}
+	var errs []string
+	get := func(name string) string {
+		if v, ok := lookup(name); ok && v != "" {
+			return v
+		}
+		return defaults[name]
+	}
+	getInt := func(name string) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: want a positive integer, got %q", name, get(name)))
+		}
+		return n
+	}
+	getDuration := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: want a positive duration such as 30s, got %q", name, get(name)))
+		}
+		return d
+	}
+
+	c := &Config{
+		DatabaseURL:       get("DATABASE_URL"),
+		KafkaBrokers:      splitList(get("KAFKA_BROKERS")),
+		KafkaEmbeddedAddr: get("MART_KAFKA_EMBEDDED_ADDR"),
+		Router: Router{
+			Addr:             get("MART_ROUTER_ADDR"),
+			SupergraphConfig: get("MART_SUPERGRAPH_CONFIG"),
+			RoutingURLs:      map[string]string{},
+			MaxBodyBytes:     int64(getInt("MART_MAX_BODY_BYTES")),
+			MaxDepth:         getInt("MART_MAX_DEPTH"),
+			MaxAliases:       getInt("MART_MAX_ALIASES"),
+			MaxRootFields:    getInt("MART_MAX_ROOT_FIELDS"),
+			RequestTimeout:   getDuration("MART_REQUEST_TIMEOUT"),
+		},
+		Services:        map[string]Service{},
+		ShutdownTimeout: getDuration("MART_SHUTDOWN_TIMEOUT"),
+		LogLevel:        get("MART_LOG_LEVEL"),
+		LogFormat:       get("MART_LOG_FORMAT"),
+	}
+	if _, err := url.Parse(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Sprintf("DATABASE_URL: %v", err))
+	}
+	for _, s := range Services {
+		up := strings.ToUpper(s.Name)
+		c.Services[s.Name] = Service{Name: s.Name, Addr: get("MART_" + up + "_ADDR"), Database: get("MART_" + up + "_DATABASE")}
+		if u := get("MART_" + up + "_ROUTING_URL"); u != "" {
+			c.Router.RoutingURLs[s.Name] = u
+		}
+	}
+	targets, err := ParseTargets(get("MART_TARGETS"))
+	if err != nil {
+		errs = append(errs, "MART_TARGETS: "+err.Error())
+	}
+	c.Targets = targets
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// ParseTargets expands a comma list of targets; "all" means every component.
+func ParseTargets(s string) ([]string, error) {
+	known := map[string]bool{"router": true}
+	for _, n := range ServiceNames() {
+		known[n] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range splitList(s) {
+		switch {
+		case t == "all":
+			for _, n := range append(ServiceNames(), "router") {
+				if !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+		case known[t]:
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		default:
+			return nil, fmt.Errorf("unknown target %q", t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no targets given")
+	}
+	return out, nil
+}
+
+// DatabaseURLFor returns the server URL with its database replaced by name.
+func (c *Config) DatabaseURLFor(name string) string {
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return c.DatabaseURL
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
