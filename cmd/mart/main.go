@@ -1,0 +1,201 @@
+// Command mart is Online Mart in one binary: the router and the six
+// subgraph services, selected by target (like Grafana Mimir and Loki).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/onlinemart/mart/internal/app"
+	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/router"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return nil
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, stderr)
+	case "compose":
+		return compose(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "mart", versionString())
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `mart — the Online Mart API: a GraphQL federation router and six subgraph services.
+
+Usage:
+  mart serve [--targets all|router,user,product,order,inventory,payment,notification]
+        Run the chosen components in this process (default: all, the embedded
+        default: in-process Kafka broker unless KAFKA_BROKERS is set).
+  mart migrate [service...]
+        Create each service's database if missing and apply its migrations
+        (default: every service).
+  mart compose [--config supergraph.yaml] [--out schema/supergraph.graphql]
+        Compose the subgraph schemas into the supergraph and write it; prints
+        every composition error and exits non-zero when composition fails.
+  mart version
+        Print the version.
+
+Environment (defaults in brackets):
+`)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, v := range config.Vars() {
+		def := v.Default
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(tw, "  %s\t%s [%s]\n", v.Name, v.Help, def)
+	}
+	tw.Flush()
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return "dev-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return "dev"
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	targets := fs.String("targets", "", "components to run (env MART_TARGETS, default all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *targets != "" {
+		os.Setenv("MART_TARGETS", *targets)
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	log.Info("starting mart", "version", versionString(), "targets", strings.Join(cfg.Targets, ","))
+	return app.Run(ctx, cfg, log, func(component string, addr net.Addr) {
+		if component == "router" {
+			fmt.Fprintf(stdout, "\nOnline Mart is up.\n  GraphQL:    http://%s/graphql\n  Playground: http://%s/graphql (open in a browser)\n  Metrics:    http://%s/metrics\n\n", addr, addr, addr)
+		}
+	})
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	names := args
+	if len(names) == 0 {
+		names = slices.Sorted(maps.Keys(app.Services))
+	}
+	for _, name := range names {
+		spec, ok := app.Services[name]
+		if !ok {
+			return fmt.Errorf("unknown service %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(app.Services)), ", "))
+		}
+		db, err := postgres.Open(ctx, postgres.Options{
+			ServerURL: cfg.DatabaseURL, Database: cfg.Services[name].Database, Migrations: spec.Migrations, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		db.Close()
+		log.Info("database up to date", "service", name, "database", cfg.Services[name].Database)
+	}
+	return nil
+}
+
+func compose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("compose", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "supergraph.yaml", "the supergraph config")
+	out := fs.String("out", "schema/supergraph.graphql", "where to write the supergraph; - for stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	subgraphs, err := router.LoadSupergraphConfig(*cfgPath, nil)
+	if err != nil {
+		return err
+	}
+	sdl, err := router.Compose(ctx, subgraphs)
+	if err != nil {
+		var ce *router.CompositionError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, ce.Error())
+			return errors.New("composition failed")
+		}
+		return err
+	}
+	if *out == "-" {
+		_, err = io.WriteString(stdout, sdl)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(sdl), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "wrote", *out)
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package app runs the components selected by target in one process: the
+// embedded Kafka broker when no cluster is configured, the subgraph
+// services, then the router. It stops them in reverse order. All targets in
+// one process is the embedded default; one target per process is the
+// production shape. Both use the same code paths (HTTP between router and
+// subgraphs, Kafka between services).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/httpserver"
+	"github.com/onlinemart/mart/internal/kafka"
+	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/router"
+	"github.com/onlinemart/mart/subgraphs/product"
+)
+
+// Services are the subgraph services this build contains, by target name.
+var Services = map[string]service.Spec{
+	product.Spec.Name: product.Spec,
+}
+
+// Listening reports the address a component listens on.
+type Listening func(component string, addr net.Addr)
+
+// Run runs cfg.Targets until ctx is cancelled or a component fails.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Listening) error {
+	if onListen == nil {
+		onListen = func(string, net.Addr) {}
+	}
+	var specs []service.Spec
+	for _, name := range config.ServiceNames() { // start order
+		if !slices.Contains(cfg.Targets, name) {
+			continue
+		}
+		spec, ok := Services[name]
+		if !ok {
+			log.Warn("target not built yet, skipping", "target", name)
+			continue
+		}
+		specs = append(specs, spec)
+	}
+
+	brokers := cfg.KafkaBrokers
+	if len(specs) > 0 && len(brokers) == 0 {
+		broker, err := kafka.StartEmbedded(cfg.KafkaEmbeddedAddr, log)
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer broker.Close()
+		brokers = broker.Addrs()
+		log.Info("embedded kafka broker started", "addr", brokers[0])
+	}
+
+	// Services run under their own context so the router stops first.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	failed := make(chan error, len(specs)+1)
+	var wg sync.WaitGroup
+	listening := make(chan struct{}, len(specs))
+	routing := map[string]string{}
+	var mu sync.Mutex
+	for _, spec := range specs {
+		wg.Go(func() {
+			err := service.Run(svcCtx, spec, service.Options{
+				Config: cfg, Brokers: brokers, Logger: log,
+				OnListen: func(addr net.Addr) {
+					mu.Lock()
+					routing[spec.Name] = "http://" + addr.String() + "/graphql"
+					mu.Unlock()
+					onListen(spec.Name, addr)
+					listening <- struct{}{}
+				},
+			})
+			if err != nil {
+				failed <- fmt.Errorf("%s: %w", spec.Name, err)
+			}
+		})
+	}
+	for range specs {
+		select {
+		case <-listening:
+		case err := <-failed:
+			stopServices()
+			wg.Wait()
+			return err
+		case <-ctx.Done():
+			stopServices()
+			wg.Wait()
+			return nil
+		}
+	}
+
+	var routerErr error
+	if slices.Contains(cfg.Targets, "router") {
+		// In one process the router reaches the services where they really
+		// listen, which matters when ports are chosen by the OS.
+		overrides := map[string]string{}
+		for name, url := range routing {
+			overrides[name] = url
+		}
+		for name, url := range cfg.Router.RoutingURLs {
+			overrides[name] = url
+		}
+		routerErr = runRouter(ctx, cfg, overrides, log, onListen, failed)
+	} else {
+		select {
+		case <-ctx.Done():
+		case routerErr = <-failed:
+		}
+	}
+	stopServices()
+	wg.Wait()
+	close(failed)
+	errs := []error{routerErr}
+	for err := range failed {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// runRouter serves the router until ctx is cancelled or a service fails.
+func runRouter(ctx context.Context, cfg *config.Config, routing map[string]string, log *slog.Logger, onListen Listening, failed <-chan error) error {
+	subgraphs, err := router.LoadSupergraphConfig(cfg.Router.SupergraphConfig, routing)
+	if err != nil {
+		return err
+	}
+	rt, err := router.New(ctx, router.Options{
+		Subgraphs: subgraphs, MaxBodyBytes: cfg.Router.MaxBodyBytes, MaxDepth: cfg.Router.MaxDepth,
+		MaxAliases: cfg.Router.MaxAliases, MaxRootFields: cfg.Router.MaxRootFields,
+		RequestTimeout: cfg.Router.RequestTimeout, Logger: log.With("component", "router"),
+	})
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	defer rt.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", rt)
+	srv := &httpserver.Server{Name: "router", Addr: cfg.Router.Addr, Handler: mux, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log}
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	onListen("router", addr)
+	serveCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx) }()
+	select {
+	case err = <-served:
+		return err
+	case err = <-failed:
+		stop()
+		<-served
+		return err
+	case <-ctx.Done():
+		stop()
+		return <-served
+	}
+}

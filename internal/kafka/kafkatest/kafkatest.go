@@ -1,0 +1,103 @@
+// Package kafkatest gives tests their own in-process Kafka broker and ways
+// to look at what a topic holds.
+package kafkatest
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onlinemart/mart/internal/kafka"
+)
+
+// Start starts an embedded broker on a free port, stopped when the test
+// ends, and returns its addresses.
+func Start(t testing.TB) []string {
+	t.Helper()
+	e, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	t.Cleanup(e.Close)
+	return e.Addrs()
+}
+
+// Client returns a client of brokers, closed when the test ends.
+func Client(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kafka.NewClient(brokers, opts...)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Count returns how many records topic holds (0 if it does not exist).
+func Count(t testing.TB, brokers []string, topic string) int64 {
+	t.Helper()
+	ends := endOffsets(t, brokers, topic)
+	var n int64
+	for _, end := range ends {
+		n += end
+	}
+	return n
+}
+
+// ReadTopic returns every record topic holds now, ordered by partition and
+// offset.
+func ReadTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ends := endOffsets(t, brokers, topic)
+	var want int64
+	for _, end := range ends {
+		want += end
+	}
+	if want == 0 {
+		return nil
+	}
+	cl := Client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for int64(len(recs)) < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("kafkatest: read %s: got %d of %d records: %v", topic, len(recs), want, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < ends[r.Partition] { // ignore records produced since
+				recs = append(recs, r)
+			}
+		})
+	}
+	slices.SortFunc(recs, func(a, b *kgo.Record) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return recs
+}
+
+// endOffsets returns topic's end offset per partition.
+func endOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(Client(t, brokers))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	listed, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("kafkatest: end offsets of %s: %v", topic, err)
+	}
+	ends := make(map[int32]int64)
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Partition >= 0 { // a missing topic lists partition -1
+			ends[o.Partition] = o.Offset
+		}
+	})
+	return ends
+}

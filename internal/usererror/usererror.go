@@ -1,0 +1,52 @@
+// Package usererror holds the expected failures a mutation reports in its
+// payload's userErrors (DESIGN §3), and the input validation that produces
+// most of them. Every subgraph binds its GraphQL UserError and ErrorCode
+// types to these Go types.
+package usererror
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// UserError is one expected failure: which input field, what, and a code.
+type UserError struct {
+	Field   []string `json:"field"`
+	Message string   `json:"message"`
+	Code    Code     `json:"code"`
+}
+
+func (e UserError) Error() string { return e.Message }
+
+// New returns a UserError for the field at path.
+func New(code Code, message string, path ...string) UserError {
+	return UserError{Field: path, Message: message, Code: code}
+}
+
+// Code classifies a UserError; the GraphQL enum ErrorCode lists the values.
+type Code string
+
+// Codes shared by all subgraphs.
+const (
+	Invalid    Code = "INVALID"
+	Required   Code = "REQUIRED"
+	TooLong    Code = "TOO_LONG"
+	TooShort   Code = "TOO_SHORT"
+	OutOfRange Code = "OUT_OF_RANGE"
+	Duplicate  Code = "DUPLICATE"
+	NotFound   Code = "NOT_FOUND"
+)
+
+// MarshalGQL writes the code as a GraphQL enum value.
+func (c Code) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(c))) }
+
+// UnmarshalGQL reads an enum value.
+func (c *Code) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("error code must be a string")
+	}
+	*c = Code(s)
+	return nil
+}

@@ -1,0 +1,131 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wundergraph/graphql-go-tools/execution/graphql"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
+
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+)
+
+// operationStats measures an operation as written, with fragments expanded
+// where they are spread, so a fragment cannot hide depth or aliases.
+type operationStats struct {
+	Depth      int
+	Aliases    int
+	RootFields int
+}
+
+// statsWalker memoises per fragment so that fragments spread many times
+// (the classic "fragment bomb") cost linear time to measure; the counts may
+// then grow large, which is exactly what the limits are for.
+type statsWalker struct {
+	doc       *ast.Document
+	fragments map[string]operationStats
+	visiting  map[string]bool
+}
+
+// measureOperation returns the stats of the operation that would run for
+// operationName, and false when there is no such single operation (the
+// engine's validation reports that case).
+func measureOperation(doc *ast.Document, operationName string) (operationStats, bool) {
+	op := -1
+	for _, node := range doc.RootNodes {
+		if node.Kind != ast.NodeKindOperationDefinition {
+			continue
+		}
+		name := doc.OperationDefinitionNameString(node.Ref)
+		if operationName == "" || name == operationName {
+			if op != -1 && operationName == "" {
+				return operationStats{}, false // ambiguous without a name
+			}
+			op = node.Ref
+		}
+	}
+	if op == -1 || !doc.OperationDefinitions[op].HasSelections {
+		return operationStats{}, false
+	}
+	w := statsWalker{doc: doc, fragments: map[string]operationStats{}, visiting: map[string]bool{}}
+	return w.selectionSet(doc.OperationDefinitions[op].SelectionSet), true
+}
+
+// selectionSet returns the depth below the set, its aliases, and in
+// RootFields the number of fields directly in it (through fragments).
+func (w *statsWalker) selectionSet(ref int) operationStats {
+	var s operationStats
+	for _, selRef := range w.doc.SelectionSets[ref].SelectionRefs {
+		sel := w.doc.Selections[selRef]
+		var child operationStats
+		switch sel.Kind {
+		case ast.SelectionKindField:
+			f := w.doc.Fields[sel.Ref]
+			if f.HasSelections {
+				child = w.selectionSet(f.SelectionSet)
+			}
+			child.Depth++
+			if f.Alias.IsDefined {
+				child.Aliases++
+			}
+			child.RootFields = 1
+		case ast.SelectionKindInlineFragment:
+			if frag := w.doc.InlineFragments[sel.Ref]; frag.HasSelections {
+				child = w.selectionSet(frag.SelectionSet)
+			}
+		case ast.SelectionKindFragmentSpread:
+			child = w.fragment(w.doc.FragmentSpreadNameString(sel.Ref))
+		}
+		s.Depth = max(s.Depth, child.Depth)
+		s.Aliases += child.Aliases
+		s.RootFields += child.RootFields
+	}
+	return s
+}
+
+func (w *statsWalker) fragment(name string) operationStats {
+	if s, ok := w.fragments[name]; ok {
+		return s
+	}
+	ref, ok := w.doc.FragmentDefinitionRef([]byte(name))
+	// Unknown and cyclic fragments are validation errors; count nothing here.
+	if !ok || w.visiting[name] || !w.doc.FragmentDefinitions[ref].HasSelections {
+		return operationStats{}
+	}
+	w.visiting[name] = true
+	s := w.selectionSet(w.doc.FragmentDefinitions[ref].SelectionSet)
+	delete(w.visiting, name)
+	w.fragments[name] = s
+	return s
+}
+
+// checkLimits returns a client-facing message for the first limit exceeded.
+func (o *Options) checkLimits(s operationStats) string {
+	switch {
+	case o.MaxDepth > 0 && s.Depth > o.MaxDepth:
+		return fmt.Sprintf("query depth %d exceeds the maximum depth of %d", s.Depth, o.MaxDepth)
+	case o.MaxAliases > 0 && s.Aliases > o.MaxAliases:
+		return fmt.Sprintf("query uses %d aliases, more than the maximum of %d", s.Aliases, o.MaxAliases)
+	case o.MaxRootFields > 0 && s.RootFields > o.MaxRootFields:
+		return fmt.Sprintf("query selects %d root fields, more than the maximum of %d", s.RootFields, o.MaxRootFields)
+	}
+	return ""
+}
+
+// limitsHook checks the limits of operations that arrive over websockets.
+// The engine sends the returned error to the client as that operation's error.
+type limitsHook struct{ opts *Options }
+
+func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error {
+	doc, report := astparser.ParseGraphqlDocumentString(op.Query)
+	if report.HasErrors() {
+		return nil // the engine reports parse errors itself
+	}
+	if stats, ok := measureOperation(&doc, op.OperationName); ok {
+		if msg := h.opts.checkLimits(stats); msg != "" {
+			return errors.New(msg)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+// Package router is the federation router: it composes the subgraph schemas
+// into one supergraph and plans and executes client operations across the
+// subgraphs with WunderGraph's graphql-go-tools engine, over HTTP and
+// websockets.
+package router
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	nodev1 "github.com/wundergraph/cosmo/router/gen/proto/wg/cosmo/node/v1"
+	"github.com/wundergraph/graphql-go-tools/execution/engine"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
+)
+
+// Defaults applied to zero Options fields.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxDepth       = 15
+	DefaultMaxAliases     = 30
+	DefaultMaxRootFields  = 20
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// Options configure a Router. Zero values select the defaults above; a
+// negative limit disables that limit.
+type Options struct {
+	Subgraphs      []Subgraph
+	MaxBodyBytes   int64
+	MaxDepth       int
+	MaxAliases     int
+	MaxRootFields  int
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxDepth == 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxAliases == 0 {
+		o.MaxAliases = DefaultMaxAliases
+	}
+	if o.MaxRootFields == 0 {
+		o.MaxRootFields = DefaultMaxRootFields
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// forwardedHeaders are copied from the client's request onto every subgraph
+// request, HTTP fetches and websocket upgrades alike.
+var forwardedHeaders = []string{"Authorization", "Traceparent", "X-Request-Id"}
+
+// Router serves the supergraph at /graphql. It is an http.Handler, so
+// httptest.NewServer(r) runs one on an ephemeral port.
+type Router struct {
+	opts   Options
+	log    *slog.Logger
+	engine *engine.ExecutionEngine
+
+	stopEngine context.CancelFunc // ends the engine's subscriptions and pollers
+
+	mu      sync.Mutex
+	closed  bool
+	wsConns map[net.Conn]struct{}
+	wsDone  sync.WaitGroup
+}
+
+// New composes the supergraph from the subgraph schema files and builds the
+// execution engine. Subgraphs are not contacted until operations arrive.
+// ctx bounds startup only; the router runs until Close.
+func New(ctx context.Context, opts Options) (*Router, error) {
+	opts.setDefaults()
+	rc, err := composeRouterConfig(ctx, opts.Subgraphs)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDataSources(rc); err != nil {
+		return nil, err
+	}
+
+	engineCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	client := upstreamClient()
+	factory := engine.NewFederationEngineConfigFactory(engineCtx, nil,
+		engine.WithFederationHttpClient(client),
+		engine.WithFederationStreamingClient(client),
+	)
+	cfg, err := factory.BuildEngineConfigurationWithRouterConfig(rc)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("router: build engine configuration: %w", err)
+	}
+	// Operations over websockets skip readRequest; apply the limits there too.
+	cfg.SetWebsocketBeforeStartHook(limitsHook{opts: &opts})
+	eng, err := engine.NewExecutionEngine(engineCtx, engineLogger(opts.Logger), cfg, resolve.ResolverOptions{
+		MaxConcurrency: 1024,
+		// Subgraph errors reach clients as the subgraph wrote them (message,
+		// path, extensions.code); only the code survives from extensions so
+		// nothing internal leaks, and locations refer to the subgraph's
+		// query, not the client's, so they are dropped.
+		PropagateSubgraphErrors:            true,
+		SubgraphErrorPropagationMode:       resolve.SubgraphErrorPropagationModePassThrough,
+		RewriteSubgraphErrorPaths:          true,
+		OmitSubgraphErrorLocations:         true,
+		AllowedErrorExtensionFields:        []string{"code"},
+		AttachServiceNameToErrorExtensions: true,
+		DefaultErrorExtensionCode:          codeInternal,
+		MaxSubscriptionFetchTimeout:        opts.RequestTimeout,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("router: create engine: %w", err)
+	}
+	return &Router{
+		opts:       opts,
+		log:        opts.Logger,
+		engine:     eng,
+		stopEngine: stop,
+		wsConns:    map[net.Conn]struct{}{},
+	}, nil
+}
+
+// Handler returns the router as an http.Handler.
+func (rt *Router) Handler() http.Handler { return rt }
+
+// Close stops all subscriptions and closes client websockets. In-flight HTTP
+// requests are the HTTP server's to drain (http.Server.Shutdown).
+func (rt *Router) Close() error {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil
+	}
+	rt.closed = true
+	for c := range rt.wsConns {
+		_ = c.Close() // ends the connection's read loop, which terminates its subscriptions
+	}
+	rt.mu.Unlock()
+	rt.stopEngine()
+	rt.wsDone.Wait()
+	return nil
+}
+
+// prepareDataSources names each data source after its subgraph, so engine
+// messages say "product" rather than an index, and adds the header templates
+// that forward client headers on fetches and on websocket upgrades.
+func prepareDataSources(rc *nodev1.RouterConfig) error {
+	names := make(map[string]string, len(rc.GetSubgraphs()))
+	for _, s := range rc.GetSubgraphs() {
+		names[s.GetId()] = s.GetName()
+	}
+	for _, ds := range rc.GetEngineConfig().GetDatasourceConfigurations() {
+		name, ok := names[ds.GetId()]
+		if !ok {
+			return fmt.Errorf("router: composed data source %q has no subgraph", ds.GetId())
+		}
+		ds.Id = name
+		gql := ds.GetCustomGraphql()
+		if gql == nil || gql.GetFetch() == nil {
+			return fmt.Errorf("router: subgraph %q has no fetch configuration", name)
+		}
+		if gql.Fetch.Header == nil {
+			gql.Fetch.Header = map[string]*nodev1.HTTPHeader{}
+		}
+		for _, h := range forwardedHeaders {
+			gql.Fetch.Header[h] = &nodev1.HTTPHeader{Values: []*nodev1.ConfigurationVariable{{
+				Kind:                  nodev1.ConfigurationVariableKind_STATIC_CONFIGURATION_VARIABLE,
+				StaticVariableContent: "{{ .request.headers." + h + " }}",
+			}}}
+		}
+	}
+	return nil
+}
+
+// upstreamClient is shared by fetches and subscription upgrades. It has no
+// overall timeout: fetches are bounded by the request context, and a timeout
+// would also apply to long-lived websocket upgrades.
+func upstreamClient() *http.Client {
+	return &http.Client{Transport: &upstreamTransport{base: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
+	}}}
+}
+
+// upstreamTransport pins subgraph websockets to graphql-transport-ws (the
+// engine would also offer legacy graphql-ws, which our gqlgen subgraphs do
+// not speak) and drops forwarded headers that rendered empty because the
+// client did not send them.
+type upstreamTransport struct{ base http.RoundTripper }
+
+const subprotocolTransportWS = "graphql-transport-ws"
+
+func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Upgrade") != "websocket" {
+		return t.base.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Sec-WebSocket-Protocol", subprotocolTransportWS)
+	for _, h := range forwardedHeaders {
+		if req.Header.Get(h) == "" {
+			req.Header.Del(h)
+		}
+	}
+	return t.base.RoundTrip(req)
+}

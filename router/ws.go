@@ -1,0 +1,74 @@
+package router
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gobwas/ws"
+	"github.com/wundergraph/graphql-go-tools/execution/subscription"
+	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
+)
+
+func isWebsocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
+	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
+		return p == string(websocket.ProtocolGraphQLTransportWS) || p == string(websocket.ProtocolGraphQLWS)
+	}}
+	conn, _, hs, err := up.Upgrade(r, w)
+	if err != nil {
+		// The upgrader has already answered with a 4xx.
+		rt.log.DebugContext(r.Context(), "websocket upgrade failed", "error", err)
+		return
+	}
+
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	rt.wsConns[conn] = struct{}{}
+	rt.wsDone.Add(1)
+	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		delete(rt.wsConns, conn)
+		rt.mu.Unlock()
+		rt.wsDone.Done()
+	}()
+
+	// The engine sends this request's headers on every subgraph upgrade
+	// (through the header templates). Browsers cannot set headers on a
+	// websocket, so the token travels in connection_init; copy it here. The
+	// copy is ours to change and outlives the hijacked request's context.
+	upstream := r.Clone(context.WithoutCancel(r.Context()))
+	initFunc := func(ctx context.Context, payload websocket.InitPayload) (context.Context, error) {
+		if auth := payload.Authorization(); auth != "" {
+			upstream.Header.Set("Authorization", auth)
+		}
+		return ctx, nil
+	}
+
+	protocol := websocket.Protocol(hs.Protocol)
+	if protocol == websocket.ProtocolUndefined {
+		protocol = websocket.DefaultProtocol
+	}
+	pool := subscription.NewExecutorV2Pool(rt.engine, subscription.NewInitialHttpRequestContext(upstream))
+	done := make(chan bool)
+	errc := make(chan error, 1)
+	// Handle blocks until the client goes away or Close closes conn.
+	websocket.Handle(done, errc, conn, pool,
+		websocket.WithProtocol(protocol),
+		websocket.WithInitFunc(initFunc),
+		websocket.WithLogger(engineLogger(rt.log)),
+	)
+	select {
+	case err := <-errc:
+		rt.log.ErrorContext(r.Context(), "websocket handler failed", "error", err)
+	default:
+	}
+}

@@ -1,0 +1,257 @@
+package core
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/onlinemart/mart/internal/outbox"
+	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/usererror"
+	productv1 "github.com/onlinemart/mart/proto/product/v1"
+)
+
+// Catalog reads and changes products. Every change commits together with
+// its event in the outbox.
+//
+// TODO(identity issue): createProduct, updateProduct and archiveProduct
+// become ADMIN-only once tokens exist; the check belongs in the resolvers.
+type Catalog struct {
+	db     *bun.DB
+	events outbox.Writer
+}
+
+// NewCatalog returns the catalog stored in db.
+func NewCatalog(db *bun.DB) *Catalog {
+	return &Catalog{db: db, events: outbox.NewWriter("product")}
+}
+
+// Get returns the product with id, or nil when there is none.
+func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, nil
+	}
+	p := new(Product)
+	err := c.db.NewSelect().Model(p).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return p, err
+}
+
+// GetMany returns the products with ids in the same order, nil where a
+// product does not exist: one query however many ids.
+func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err == nil {
+			valid = append(valid, id)
+		}
+	}
+	var found []*Product
+	if len(valid) > 0 {
+		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+			return nil, err
+		}
+	}
+	byID := make(map[string]*Product, len(found))
+	for _, p := range found {
+		byID[p.ID] = p
+	}
+	out := make([]*Product, len(ids))
+	for i, id := range ids {
+		if p, ok := byID[id]; ok {
+			out[i] = p
+		} else if u, err := uuid.Parse(id); err == nil {
+			out[i] = byID[u.String()] // ids may arrive in another spelling
+		}
+	}
+	return out, nil
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Products    []*Product
+	HasNextPage bool
+}
+
+// Cursor returns the cursor of p within a listing.
+func Cursor(p *Product) string { return page.Cursor{Time: p.CreatedAt, ID: p.ID}.Encode() }
+
+// List returns up to first products after the cursor, newest first.
+func (c *Catalog) List(ctx context.Context, first int, after string, f Filter) (*Page, error) {
+	cur, err := page.Decode(after)
+	if err != nil {
+		return nil, err
+	}
+	var ps []*Product
+	q := c.db.NewSelect().Model(&ps).OrderExpr("created_at DESC, id DESC").Limit(int64(first) + 1)
+	if cur != nil {
+		q.Where("(created_at, id) < (?, ?)", cur.Time, cur.ID)
+	}
+	if f.Search != nil && *f.Search != "" {
+		q.Where("search @@ websearch_to_tsquery('english', ?)", *f.Search)
+	}
+	if f.Category != nil {
+		q.Where("category = ?", *f.Category)
+	}
+	if f.MinPrice != nil {
+		q.Where("price_amount >= ?", *f.MinPrice)
+	}
+	if f.MaxPrice != nil {
+		q.Where("price_amount <= ?", *f.MaxPrice)
+	}
+	if f.Active != nil {
+		q.Where("active = ?", *f.Active)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, err
+	}
+	pg := &Page{Products: ps}
+	if len(ps) > first {
+		pg.Products, pg.HasNextPage = ps[:first], true
+	}
+	return pg, nil
+}
+
+// Create adds a product. Bad input or a taken SKU comes back as user
+// errors with nothing written.
+func (c *Catalog) Create(ctx context.Context, in CreateInput) (*Product, []usererror.UserError, error) {
+	in.normalize()
+	if errs := usererror.Validate("input", in); errs != nil {
+		return nil, errs, nil
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres precision
+	p := &Product{
+		ID: id.String(), SKU: in.SKU, Name: in.Name, Description: deref(in.Description),
+		PriceAmount: in.Price.Amount, Currency: in.Price.Currency, Category: deref(in.Category),
+		Active: true, CreatedAt: now, UpdatedAt: now,
+	}
+	err = c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(p).Exec(ctx); err != nil {
+			return err
+		}
+		return c.events.Add(ctx, tx, p.ID, &productv1.ProductCreated{Product: toEvent(p)})
+	})
+	if isUniqueViolation(err, "products_sku_key") {
+		return nil, []usererror.UserError{usererror.New(usererror.Duplicate,
+			fmt.Sprintf("sku %s is already used by another product", in.SKU), "input", "sku")}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("create product: %w", err)
+	}
+	return p, nil, nil
+}
+
+// Update changes the given fields of a product. No event is written when
+// nothing changed.
+func (c *Catalog) Update(ctx context.Context, in UpdateInput) (*Product, []usererror.UserError, error) {
+	in.normalize()
+	if errs := usererror.Validate("input", in); errs != nil {
+		return nil, errs, nil
+	}
+	var p *Product
+	var userErrs []usererror.UserError
+	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if p, err = lockProduct(ctx, tx, in.ID); err != nil || p == nil {
+			return err
+		}
+		before := *p
+		if in.Name != nil {
+			p.Name = *in.Name
+		}
+		if in.Description != nil {
+			p.Description = *in.Description
+		}
+		if in.Category != nil {
+			p.Category = *in.Category
+		}
+		if in.Price != nil {
+			p.PriceAmount, p.Currency = in.Price.Amount, in.Price.Currency
+		}
+		if *p == before {
+			return nil
+		}
+		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return c.events.Add(ctx, tx, p.ID, &productv1.ProductUpdated{Product: toEvent(p)})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("update product: %w", err)
+	}
+	if p == nil {
+		userErrs = notFound(in.ID)
+	}
+	return p, userErrs, nil
+}
+
+// Archive withdraws a product from sale; archiving an archived product
+// changes nothing.
+func (c *Catalog) Archive(ctx context.Context, in ArchiveInput) (*Product, []usererror.UserError, error) {
+	if errs := usererror.Validate("input", in); errs != nil {
+		return nil, errs, nil
+	}
+	var p *Product
+	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if p, err = lockProduct(ctx, tx, in.ID); err != nil || p == nil || !p.Active {
+			return err
+		}
+		p.Active = false
+		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		if _, err := tx.NewUpdate().Model(p).Column("active", "updated_at").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return c.events.Add(ctx, tx, p.ID, &productv1.ProductArchived{ProductId: p.ID, ArchivedAt: timestamppb.New(p.UpdatedAt)})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("archive product: %w", err)
+	}
+	if p == nil {
+		return nil, notFound(in.ID), nil
+	}
+	return p, nil, nil
+}
+
+// lockProduct reads a product FOR UPDATE, so its events enter the outbox
+// in the order its changes commit. It returns nil when there is none.
+func lockProduct(ctx context.Context, tx bun.Tx, id string) (*Product, error) {
+	p := new(Product)
+	err := tx.NewSelect().Model(p).Where("id = ?", id).For("UPDATE").Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return p, err
+}
+
+func notFound(id string) []usererror.UserError {
+	return []usererror.UserError{usererror.New(usererror.NotFound, "no product with id "+id, "input", "id")}
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+func toEvent(p *Product) *productv1.Product {
+	return &productv1.Product{
+		Id: p.ID, Sku: p.SKU, Name: p.Name, Description: p.Description,
+		Price:    &productv1.Money{Amount: p.PriceAmount, Currency: p.Currency},
+		Category: p.Category, Active: p.Active,
+		CreatedAt: timestamppb.New(p.CreatedAt), UpdatedAt: timestamppb.New(p.UpdatedAt),
+	}
+}

@@ -1,0 +1,12 @@
+// Package graph is the product subgraph's GraphQL layer: gqlgen's generated
+// executor plus resolvers that translate to and from the core package.
+package graph
+
+//go:generate go tool gqlgen generate --config ../gqlgen.yml
+
+import "github.com/onlinemart/mart/subgraphs/product/core"
+
+// Resolver is the root resolver; it holds the service's dependencies.
+type Resolver struct {
+	Catalog *core.Catalog
+}

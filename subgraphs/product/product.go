@@ -1,0 +1,23 @@
+// Package product is the product service: the catalog of what the mart
+// sells. It owns the Product entity and publishes product.events.v1.
+package product
+
+import (
+	"context"
+
+	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/subgraphs/product/core"
+	"github.com/onlinemart/mart/subgraphs/product/graph"
+)
+
+// Spec is the product service as the runtime runs it.
+var Spec = service.Spec{
+	Name:       "product",
+	Migrations: []string{"product"},
+	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
+		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB)}
+		return &service.Parts{
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
+		}, nil
+	},
+}
