@@ -199,6 +199,9 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 	if body.OperationName != nil {
 		op.operationName = *body.OperationName
 	}
+	// The engine validates variables only when there are some: send {} so
+	// that a missing required variable is reported, not passed on as null.
+	op.variables = json.RawMessage("{}")
 	if v := bytes.TrimSpace(body.Variables); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
 		if v[0] != '{' {
 			return nil, fail(http.StatusBadRequest, codeBadRequest, "variables must be a JSON object")
@@ -372,6 +375,7 @@ func (rt *Router) finishResponse(raw []byte, timedOut bool) (int, []byte) {
 	}
 	for i := range resp.Errors {
 		e := &resp.Errors[i]
+		e.Path = dropEmptySegments(e.Path)
 		m := fetchFailed.FindStringSubmatch(e.Message)
 		if m == nil {
 			continue
@@ -389,6 +393,26 @@ func (rt *Router) finishResponse(raw []byte, timedOut bool) (int, []byte) {
 		status = http.StatusGatewayTimeout
 	}
 	return status, mustMarshal(resp)
+}
+
+// dropEmptySegments removes the "" that the engine writes in place of the
+// list index when it rewrites an _entities error path to the client's path
+// (["product", "", "stock"]). No field is named "", so nothing else is lost.
+func dropEmptySegments(path json.RawMessage) json.RawMessage {
+	if !bytes.Contains(path, []byte(`""`)) {
+		return path
+	}
+	var segs []any
+	if json.Unmarshal(path, &segs) != nil {
+		return path
+	}
+	kept := segs[:0]
+	for _, s := range segs {
+		if s != "" {
+			kept = append(kept, s)
+		}
+	}
+	return mustMarshal(kept)
 }
 
 // producedData reports whether data holds at least one non-null root field.

@@ -119,6 +119,11 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		AttachServiceNameToErrorExtensions: true,
 		DefaultErrorExtensionCode:          codeInternal,
 		MaxSubscriptionFetchTimeout:        opts.RequestTimeout,
+		// A null that breaks a non-null field is a consequence of an error
+		// already reported (subgraph down, entity not found); report it in
+		// extensions.valueCompletion, as Apollo's router does, rather than
+		// as a second, code-less error.
+		ResolvableOptions: resolve.ResolvableOptions{ApolloCompatibilityValueCompletionInExtensions: true},
 	})
 	if err != nil {
 		stop()

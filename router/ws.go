@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -18,12 +20,13 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
 		return p == string(websocket.ProtocolGraphQLTransportWS) || p == string(websocket.ProtocolGraphQLWS)
 	}}
-	conn, _, hs, err := up.Upgrade(r, w)
+	raw, _, hs, err := up.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has already answered with a 4xx.
 		rt.log.DebugContext(r.Context(), "websocket upgrade failed", "error", err)
 		return
 	}
+	conn := eofConn{raw}
 
 	rt.mu.Lock()
 	if rt.closed {
@@ -71,4 +74,18 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		rt.log.ErrorContext(r.Context(), "websocket handler failed", "error", err)
 	default:
 	}
+}
+
+// eofConn reports any transport read error as io.EOF. The engine ends a
+// connection promptly only on EOF; other read errors (reset by the peer,
+// closed by Close) make it retry reading for seconds before giving up.
+// Frame-level errors are detected above this layer and are unaffected.
+type eofConn struct{ net.Conn }
+
+func (c eofConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		err = io.EOF
+	}
+	return n, err
 }

@@ -133,7 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("starting mart", "version", versionString(), "targets", strings.Join(cfg.Targets, ","))
 	return app.Run(ctx, cfg, log, func(component string, addr net.Addr) {
 		if component == "router" {
-			fmt.Fprintf(stdout, "\nOnline Mart is up.\n  GraphQL:    http://%s/graphql\n  Playground: http://%s/graphql (open in a browser)\n  Metrics:    http://%s/metrics\n\n", addr, addr, addr)
+			fmt.Fprintf(stdout, "\nOnline Mart is up.\n  GraphQL:  http://%[1]s/graphql  (POST, GET, websocket)\n  Health:   http://%[1]s/readyz\n  Metrics:  http://%[1]s/metrics\n\n", addr)
 		}
 	})
 }

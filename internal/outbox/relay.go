@@ -58,10 +58,10 @@ type Relay struct {
 	opts     Options
 	log      *slog.Logger
 
-	// afterPublish, when set, runs after the broker acknowledged a batch and
-	// before it is deleted; an error abandons the batch (tests simulate a
-	// crash there).
-	afterPublish func() error
+	// afterPublish, when set, runs after the broker acknowledged a batch of
+	// n events and before it is deleted; an error abandons the batch (tests
+	// simulate a crash there).
+	afterPublish func(n int) error
 }
 
 // NewRelay returns a relay for the outbox in db. dsn names the same
@@ -219,7 +219,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("publish: %w", err)
 	}
 	if r.afterPublish != nil {
-		if err := r.afterPublish(); err != nil {
+		if err := r.afterPublish(len(rows)); err != nil {
 			return 0, err
 		}
 	}

@@ -2,6 +2,8 @@
 // sells. It owns the Product entity and publishes product.events.v1.
 package product
 
+//go:generate go tool gqlgen generate --config gqlgen.yml
+
 import (
 	"context"
 

@@ -2,8 +2,6 @@
 // executor plus resolvers that translate to and from the core package.
 package graph
 
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
-
 import "github.com/onlinemart/mart/subgraphs/product/core"
 
 // Resolver is the root resolver; it holds the service's dependencies.

@@ -1,0 +1,39 @@
+# Every routine command of Online Mart. `make help` lists them.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help run build test check lint generate generate-check compose clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+run: build ## run the whole system in one process (needs Postgres; Kafka is embedded)
+	./bin/mart serve
+
+build: ## build bin/mart
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mart ./cmd/mart
+
+test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+check: lint generate-check test ## vet, format, generated code current, tests
+
+lint: ## go vet and gofmt
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+generate: ## regenerate protobuf, gqlgen code and the supergraph
+	$(GO) generate ./proto/... ./subgraphs/...
+	$(GO) run ./cmd/mart compose
+
+generate-check: generate ## fail when committed generated code is stale
+	@git diff --exit-code -- proto subgraphs schema || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto subgraphs schema)" || { git status --porcelain -- proto subgraphs schema; echo "generated files are not committed"; exit 1; }
+
+compose: ## write schema/supergraph.graphql from supergraph.yaml
+	$(GO) run ./cmd/mart compose
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,184 @@
+// Package systemtest starts the whole system in-process for end-to-end
+// tests, as `mart serve` would, but on ephemeral ports, with an embedded
+// Kafka broker and fresh databases of its own, and talks to it as a client
+// does: HTTP through the router.
+package systemtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onlinemart/mart/internal/app"
+	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/kafka"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/postgres/pgtest"
+)
+
+// System is a running Online Mart.
+type System struct {
+	RouterURL string            // http://host:port/graphql
+	Services  map[string]string // service name → its own /graphql URL
+	Brokers   []string          // Kafka bootstrap addresses
+	Databases map[string]string // service name → database URL
+}
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Start runs the given targets (default: all) until the test ends.
+func Start(t testing.TB, targets ...string) *System {
+	t.Helper()
+	if len(targets) == 0 {
+		targets = []string{"all"}
+	}
+	broker, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("systemtest: kafka: %v", err)
+	}
+	t.Cleanup(broker.Close)
+
+	env := map[string]string{
+		"MART_TARGETS":           strings.Join(targets, ","),
+		"DATABASE_URL":           pgtest.ServerURL(),
+		"KAFKA_BROKERS":          strings.Join(broker.Addrs(), ","),
+		"MART_ROUTER_ADDR":       "127.0.0.1:0",
+		"MART_SUPERGRAPH_CONFIG": filepath.Join(RepoRoot(), "supergraph.yaml"),
+		"MART_SHUTDOWN_TIMEOUT":  "5s",
+	}
+	sys := &System{Services: map[string]string{}, Brokers: broker.Addrs(), Databases: map[string]string{}}
+	prefix := pgtest.NewName()
+	for _, name := range config.ServiceNames() {
+		up := strings.ToUpper(name)
+		env["MART_"+up+"_ADDR"] = "127.0.0.1:0"
+		env["MART_"+up+"_DATABASE"] = prefix + "_" + name
+	}
+	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("systemtest: %v", err)
+	}
+	for name := range app.Services {
+		if db := cfg.Services[name].Database; db != "" {
+			sys.Databases[name], _ = postgres.WithDatabase(cfg.DatabaseURL, db)
+			t.Cleanup(func() { pgtest.Drop(t, db) })
+		}
+	}
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan struct{})
+	done := make(chan error, 1)
+	var once sync.Once
+	var mu sync.Mutex
+	go func() {
+		done <- app.Run(ctx, cfg, logger, func(component string, addr net.Addr) {
+			mu.Lock()
+			defer mu.Unlock()
+			url := "http://" + addr.String() + "/graphql"
+			if component == "router" {
+				sys.RouterURL = url
+				once.Do(func() { close(up) })
+			} else {
+				sys.Services[component] = url
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("systemtest: shutdown: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("systemtest: shutdown took longer than 30s")
+		}
+	})
+	select {
+	case <-up:
+	case err := <-done:
+		t.Fatalf("systemtest: start: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("systemtest: router did not start")
+	}
+	return sys
+}
+
+// Response is a GraphQL response.
+type Response struct {
+	Status int             `json:"-"`
+	Data   json.RawMessage `json:"data"`
+	Errors []Error         `json:"errors"`
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code returns extensions.code.
+func (e Error) Code() string { s, _ := e.Extensions["code"].(string); return s }
+
+// Query sends a GraphQL operation through the router and decodes the data
+// into out (when not nil). It fails the test on transport problems only;
+// GraphQL errors are returned for the test to judge.
+func (s *System) Query(t testing.TB, query string, vars map[string]any, out any) Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return Post(t, s.RouterURL, "application/json", body, out)
+}
+
+// MustQuery is Query that fails the test on any GraphQL error.
+func (s *System) MustQuery(t testing.TB, query string, vars map[string]any, out any) {
+	t.Helper()
+	if r := s.Query(t, query, vars, out); len(r.Errors) > 0 {
+		t.Fatalf("query failed: %+v", r.Errors)
+	}
+}
+
+// Post sends a raw body to url and decodes the GraphQL response.
+func Post(t testing.TB, url, contentType string, body []byte, out any) Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	return Do(t, req, out)
+}
+
+// Do sends req and decodes the GraphQL response.
+func Do(t testing.TB, req *http.Request, out any) Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("graphql request: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r Response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("response is not GraphQL JSON (status %d): %v: %s", resp.StatusCode, err, raw)
+	}
+	r.Status = resp.StatusCode
+	if out != nil && len(r.Data) > 0 && string(r.Data) != "null" {
+		if err := json.Unmarshal(r.Data, out); err != nil {
+			t.Fatalf("decode data: %v: %s", err, r.Data)
+		}
+	}
+	return r
+}

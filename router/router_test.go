@@ -1,0 +1,329 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+type testGraph struct {
+	products  *fixtureSubgraph
+	inventory *fixtureSubgraph
+	router    *Router
+	server    *httptest.Server
+}
+
+// startGraph runs the router in front of the fixture subgraphs; change
+// tweaks the options (limits, timeouts) before the router starts.
+func startGraph(t *testing.T, change func(*Options)) *testGraph {
+	t.Helper()
+	g := &testGraph{products: productsSubgraph(t), inventory: inventorySubgraph(t)}
+	opts := Options{Subgraphs: []Subgraph{
+		{Name: "products", RoutingURL: g.products.routingURL(), SchemaFile: "testdata/products.graphqls"},
+		{Name: "inventory", RoutingURL: g.inventory.routingURL(), SchemaFile: "testdata/inventory.graphqls"},
+	}}
+	if change != nil {
+		change(&opts)
+	}
+	r, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.router = r
+	g.server = httptest.NewServer(r)
+	t.Cleanup(func() {
+		g.server.Close()
+		_ = r.Close()
+	})
+	return g
+}
+
+type response struct {
+	status int
+	body   []byte
+	Data   map[string]any `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Locations  []any          `json:"locations"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+func (r *response) code(i int) string {
+	if i >= len(r.Errors) {
+		return ""
+	}
+	c, _ := r.Errors[i].Extensions["code"].(string)
+	return c
+}
+
+func do(t *testing.T, req *http.Request) *response {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := &response{status: res.StatusCode}
+	out.body, _ = io.ReadAll(res.Body)
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, body %s", ct, out.body)
+	}
+	if err := json.Unmarshal(out.body, out); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, out.body)
+	}
+	return out
+}
+
+func post(t *testing.T, srv *httptest.Server, body string, header ...string) *response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/graphql", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, req)
+}
+
+func postQuery(t *testing.T, srv *httptest.Server, query string, variables map[string]any, header ...string) *response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": variables})
+	return post(t, srv, string(body), header...)
+}
+
+func get(t *testing.T, srv *httptest.Server, params url.Values) *response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql?"+params.Encode(), nil)
+	return do(t, req)
+}
+
+func TestQueryAcrossSubgraphsBatchesEntitiesAndForwardsHeaders(t *testing.T) {
+	g := startGraph(t, nil)
+	res := postQuery(t, g.server, `query($n: Int) { products(first: $n) { id name stock } }`, map[string]any{"n": 50},
+		"Authorization", "Bearer t0ken",
+		"Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"X-Request-Id", "req-42")
+	if res.status != http.StatusOK || len(res.Errors) > 0 {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	list := res.Data["products"].([]any)
+	if len(list) != 50 {
+		t.Fatalf("got %d products", len(list))
+	}
+	last := list[49].(map[string]any)
+	if last["id"] != "p50" || last["name"] != "Product p50" || last["stock"] != float64(3) {
+		t.Fatalf("last product %v", last)
+	}
+
+	calls := g.inventory.recorded()
+	if len(calls) != 1 {
+		t.Fatalf("inventory got %d requests, want one batched _entities request", len(calls))
+	}
+	var reps []any
+	_ = json.Unmarshal(calls[0].Variables["representations"], &reps)
+	if !strings.Contains(calls[0].Query, "_entities") || len(reps) != 50 {
+		t.Fatalf("inventory request has %d representations: %s", len(reps), calls[0].Query)
+	}
+	for name, sg := range map[string]*fixtureSubgraph{"products": g.products, "inventory": g.inventory} {
+		h := sg.recorded()[0].Header
+		if h.Get("Authorization") != "Bearer t0ken" || h.Get("Traceparent") == "" || h.Get("X-Request-Id") != "req-42" {
+			t.Errorf("%s did not receive the forwarded headers: %v", name, h)
+		}
+	}
+}
+
+func TestNoForwardedHeadersWhenClientSendsNone(t *testing.T) {
+	g := startGraph(t, nil)
+	res := postQuery(t, g.server, `{ product(id: "p1") { name } }`, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	h := g.products.recorded()[0].Header
+	if _, ok := h["Authorization"]; ok {
+		t.Errorf("empty Authorization forwarded: %v", h)
+	}
+}
+
+func TestGETQueryAndGETMutationRejected(t *testing.T) {
+	g := startGraph(t, nil)
+	res := get(t, g.server, url.Values{"query": {`query P($id: ID!) { product(id: $id) { id name } }`}, "variables": {`{"id":"p7"}`}})
+	if res.status != http.StatusOK || res.Data["product"].(map[string]any)["id"] != "p7" {
+		t.Fatalf("GET query: %d %s", res.status, res.body)
+	}
+	res = get(t, g.server, url.Values{"query": {`mutation { renameProduct(id: "p1", name: "x") { id } }`}})
+	if res.status != http.StatusMethodNotAllowed || res.code(0) != codeMethodNotAllowed {
+		t.Fatalf("GET mutation: %d %s", res.status, res.body)
+	}
+	if n := len(g.products.recorded()); n != 1 {
+		t.Fatalf("the mutation reached the subgraph (%d requests)", n)
+	}
+	res = postQuery(t, g.server, `mutation { renameProduct(id: "p1", name: "x") { id } }`, nil)
+	if res.status != http.StatusOK || res.Data["renameProduct"] == nil {
+		t.Fatalf("POST mutation: %d %s", res.status, res.body)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	g := startGraph(t, func(o *Options) { o.MaxBodyBytes = 512 })
+	tests := []struct {
+		name, method, contentType, body string
+		status                          int
+		code, message                   string
+	}{
+		{"malformed JSON", "POST", "application/json", `{"query": `, 400, codeBadRequest, "not a valid JSON"},
+		{"not an object", "POST", "application/json", `"{ products { id } }"`, 400, codeBadRequest, "not a valid JSON"},
+		{"missing query", "POST", "application/json", `{"variables": {}}`, 400, codeBadRequest, "no query"},
+		{"variables not an object", "POST", "application/json", `{"query": "{ products { id } }", "variables": [1]}`, 400, codeBadRequest, "variables"},
+		{"batch", "POST", "application/json", `[{"query": "{ products { id } }"}]`, 400, codeBadRequest, "batched"},
+		{"too large", "POST", "application/json", `{"query": "{ products { id } }", "x": "` + strings.Repeat("a", 600) + `"}`, 413, codePayloadTooLarge, "512 bytes"},
+		{"form post", "POST", "application/x-www-form-urlencoded", `query=x`, 415, codeUnsupportedMedia, "application/json"},
+		{"wrong method", "PUT", "application/json", `{"query": "{ products { id } }"}`, 405, codeMethodNotAllowed, "PUT"},
+		{"parse error", "POST", "application/json", `{"query": "{ products { id "}`, 400, codeParseFailed, ""},
+		{"unknown field", "POST", "application/json", `{"query": "{ products { id colour } }"}`, 400, codeValidationFailed, "colour"},
+		{"wrong argument type", "POST", "application/json", `{"query": "{ products(first: \"ten\") { id } }"}`, 400, codeValidationFailed, "Int"},
+		{"missing variable", "POST", "application/json", `{"query": "query($id: ID!) { product(id: $id) { id } }"}`, 400, codeValidationFailed, "$id"},
+		{"subscription over HTTP", "POST", "application/json", `{"query": "subscription { productChanged(id: \"p1\") { id } }"}`, 400, codeBadRequest, "websocket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, g.server.URL+"/graphql", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			res := do(t, req)
+			if res.status != tt.status || len(res.Errors) == 0 || res.code(0) != tt.code || !strings.Contains(res.Errors[0].Message, tt.message) {
+				t.Fatalf("got %d %s, want %d %s containing %q", res.status, res.body, tt.status, tt.code, tt.message)
+			}
+		})
+	}
+	if n := len(g.products.recorded()); n != 0 {
+		t.Fatalf("bad requests reached the subgraph %d times", n)
+	}
+}
+
+func TestQueryLimits(t *testing.T) {
+	g := startGraph(t, func(o *Options) { o.MaxDepth = 2; o.MaxAliases = 2; o.MaxRootFields = 2 })
+	// Depth 2 through fragments, 2 aliases, 2 root fields: all within limits.
+	res := postQuery(t, g.server, `{ ...Q } fragment Q on Query { a: products { ...P } b: product(id: "1") { id } } fragment P on Product { id ... on Product { name } }`, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("query within limits: %d %s", res.status, res.body)
+	}
+
+	tests := []struct{ name, query, message string }{
+		{"depth through fragments", `{ ...Q } fragment Q on Query { products { ...P } } fragment P on Product { id }`, "depth 2 exceeds the maximum depth of 1"},
+		{"aliases", `{ a: product(id: "1") { x: id y: name } }`, "3 aliases, more than the maximum of 2"},
+		{"root fields", `{ product(id: "1") { id } products { id } failing { id } }`, "3 root fields, more than the maximum of 2"},
+	}
+	strict := startGraph(t, func(o *Options) { o.MaxDepth = 1; o.MaxAliases = 2; o.MaxRootFields = 2 })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := postQuery(t, strict.server, tt.query, nil)
+			if res.status != http.StatusBadRequest || res.code(0) != codeQueryLimitExceeded || !strings.Contains(res.Errors[0].Message, tt.message) {
+				t.Fatalf("got %d %s, want %q", res.status, res.body, tt.message)
+			}
+		})
+	}
+	if n := len(strict.products.recorded()); n != 0 {
+		t.Fatalf("queries over the limits reached the subgraph %d times", n)
+	}
+}
+
+func TestSubgraphDownIsReportedWithoutLeakingItsAddress(t *testing.T) {
+	g := startGraph(t, nil)
+	addr := g.inventory.Listener.Addr().String()
+	g.inventory.Close()
+
+	res := postQuery(t, g.server, `{ product(id: "p1") { id name stock } }`, nil)
+	if res.status != http.StatusOK || len(res.Errors) != 1 || res.code(0) != codeSubgraphUnavailable {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+	if !strings.Contains(res.Errors[0].Message, "inventory") || res.Errors[0].Extensions["serviceName"] != "inventory" {
+		t.Fatalf("error does not name the subgraph: %s", res.body)
+	}
+	if _, ok := res.Data["product"]; !ok || res.Data["product"] != nil {
+		t.Fatalf("want data.product null, got %s", res.body)
+	}
+	if bytes.Contains(res.body, []byte(addr)) || bytes.Contains(res.body, []byte("127.0.0.1")) {
+		t.Fatalf("response leaks the subgraph address: %s", res.body)
+	}
+}
+
+func TestSubgraphErrorsPassThrough(t *testing.T) {
+	g := startGraph(t, nil)
+	res := postQuery(t, g.server, `{ failing { id } }`, nil)
+	if res.status != http.StatusOK || len(res.Errors) != 1 {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+	e := res.Errors[0]
+	if e.Message != "product id must be a UUID" || res.code(0) != "BAD_USER_INPUT" || len(e.Path) != 1 || e.Path[0] != "failing" {
+		t.Fatalf("subgraph error changed on the way: %s", res.body)
+	}
+	if _, ok := e.Extensions["sql"]; ok || e.Locations != nil {
+		t.Fatalf("internal extension fields or subgraph locations leaked: %s", res.body)
+	}
+
+	// An entity error: its _entities path becomes the client's path.
+	res = postQuery(t, g.server, `{ product(id: "gone1") { id stock } }`, nil)
+	if len(res.Errors) != 1 || res.code(0) != "NOT_FOUND" || res.Errors[0].Message != "no stock record for product gone1" {
+		t.Fatalf("entity error: %s", res.body)
+	}
+	if p := res.Errors[0].Path; len(p) == 0 || p[0] != "product" {
+		t.Fatalf("entity error path %v: %s", p, res.body)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	slow := newFixtureSubgraph(t, func(req upstreamRequest) any {
+		time.Sleep(2 * time.Second)
+		return nil
+	}, nil)
+	r, err := New(context.Background(), Options{
+		Subgraphs:      []Subgraph{{Name: "products", RoutingURL: slow.routingURL(), SchemaFile: "testdata/products.graphqls"}},
+		RequestTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	start := time.Now()
+	res := postQuery(t, srv, `{ products { id } }`, nil)
+	if res.status != http.StatusGatewayTimeout || res.code(0) != codeGatewayTimeout {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("timeout answered after %s", d)
+	}
+}
+
+func TestPanicBecomesInternalServerError(t *testing.T) {
+	// A router without an engine panics on execution.
+	r := &Router{opts: Options{}, log: nil}
+	r.opts.setDefaults()
+	r.log = r.opts.Logger
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	res := postQuery(t, srv, `{ products { id } }`, nil)
+	if res.status != http.StatusInternalServerError || res.code(0) != codeInternal || res.Errors[0].Message != "internal server error" {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+}
+
+func TestUnknownPath(t *testing.T) {
+	g := startGraph(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, g.server.URL+"/nope", nil)
+	if res := do(t, req); res.status != http.StatusNotFound || res.code(0) != codeNotFound {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+}

@@ -1,0 +1,165 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+)
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// dialRouter opens a client websocket to the router with one subprotocol and
+// completes the connection_init handshake with the given payload.
+func dialRouter(ctx context.Context, t *testing.T, g *testGraph, subprotocol string, initPayload map[string]any) *websocket.Conn {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(g.server.URL, "http") + "/graphql"
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	if c.Subprotocol() != subprotocol {
+		t.Fatalf("router chose subprotocol %q, want %q", c.Subprotocol(), subprotocol)
+	}
+	payload, _ := json.Marshal(initPayload)
+	if err := wsjson.Write(ctx, c, wsMessage{Type: "connection_init", Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readUntil(ctx, t, c, "connection_ack"); m.Type != "connection_ack" {
+		t.Fatalf("got %s before connection_ack", m.Type)
+	}
+	return c
+}
+
+// readUntil returns the next message of one of the given types, skipping
+// keep-alives.
+func readUntil(ctx context.Context, t *testing.T, c *websocket.Conn, types ...string) wsMessage {
+	t.Helper()
+	for {
+		var m wsMessage
+		if err := wsjson.Read(ctx, c, &m); err != nil {
+			t.Fatalf("reading %v: %v", types, err)
+		}
+		for _, typ := range types {
+			if m.Type == typ {
+				return m
+			}
+		}
+		if m.Type != "ka" && m.Type != "ping" && m.Type != "pong" {
+			t.Fatalf("unexpected message %s: %s", m.Type, m.Payload)
+		}
+	}
+}
+
+func TestSubscriptionsThroughRouter(t *testing.T) {
+	protocols := []struct {
+		name, start, data, stop string
+	}{
+		{"graphql-transport-ws", "subscribe", "next", "complete"},
+		{"graphql-ws", "start", "data", "stop"},
+	}
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			g := startGraph(t, nil)
+			c := dialRouter(ctx, t, g, p.name, map[string]any{"Authorization": "Bearer from-init"})
+
+			sub, _ := json.Marshal(map[string]any{"query": `subscription($id: ID!) { productChanged(id: $id) { id name stock } }`, "variables": map[string]any{"id": "p9"}})
+			if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: p.start, Payload: sub}); err != nil {
+				t.Fatal(err)
+			}
+			for want := 1; want <= 3; want++ {
+				m := readUntil(ctx, t, c, p.data, "error")
+				var payload struct {
+					Data struct {
+						ProductChanged struct {
+							ID, Name string
+							Stock    int
+						}
+					}
+				}
+				if err := json.Unmarshal(m.Payload, &payload); err != nil || m.Type != p.data {
+					t.Fatalf("event %d: %s %s", want, m.Type, m.Payload)
+				}
+				// Names come from the products subgraph, stock from inventory.
+				if pc := payload.Data.ProductChanged; pc.ID != "p9" || pc.Name == "" || pc.Stock != 2 {
+					t.Fatalf("event %d: %s", want, m.Payload)
+				}
+			}
+
+			upgrades, inits := g.products.recordedUpgrades()
+			if len(upgrades) != 1 {
+				t.Fatalf("products subgraph saw %d websocket upgrades", len(upgrades))
+			}
+			if got := upgrades[0].Get("Authorization"); got != "Bearer from-init" {
+				t.Fatalf("upstream upgrade Authorization = %q (init payload %s)", got, inits)
+			}
+			if got := upgrades[0].Get("Sec-WebSocket-Protocol"); got != "graphql-transport-ws" {
+				t.Fatalf("upstream offered subprotocols %q", got)
+			}
+
+			if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: p.stop}); err != nil {
+				t.Fatal(err)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+}
+
+func TestWebsocketQueryLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := startGraph(t, func(o *Options) { o.MaxAliases = 1 })
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p1") { a: id b: name } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: sub}); err != nil {
+		t.Fatal(err)
+	}
+	m := readUntil(ctx, t, c, "error", "next")
+	if m.Type != "error" || !strings.Contains(string(m.Payload), "2 aliases") {
+		t.Fatalf("got %s %s", m.Type, m.Payload)
+	}
+}
+
+func TestCloseStopsSubscriptions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := startGraph(t, nil)
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p1") { id name } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: sub}); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(ctx, t, c, "next")
+
+	closed := make(chan error, 1)
+	go func() { closed <- g.router.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close did not return")
+	}
+	// The client sees its connection end rather than events forever.
+	for {
+		var m wsMessage
+		if err := wsjson.Read(ctx, c, &m); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("connection still open after Close")
+			}
+			return
+		}
+	}
+}
