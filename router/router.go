@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jensneuse/abstractlogger"
 	nodev1 "github.com/wundergraph/cosmo/router/gen/proto/wg/cosmo/node/v1"
 	"github.com/wundergraph/graphql-go-tools/execution/engine"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
@@ -67,9 +68,10 @@ var forwardedHeaders = []string{"Authorization", "Traceparent", "X-Request-Id"}
 // Router serves the supergraph at /graphql. It is an http.Handler, so
 // httptest.NewServer(r) runs one on an ephemeral port.
 type Router struct {
-	opts   Options
-	log    *slog.Logger
-	engine *engine.ExecutionEngine
+	opts      Options
+	log       *slog.Logger
+	engineLog abstractlogger.Logger
+	engine    *engine.ExecutionEngine
 
 	stopEngine context.CancelFunc // ends the engine's subscriptions and pollers
 
@@ -105,7 +107,8 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	}
 	// Operations over websockets skip readRequest; apply the limits there too.
 	cfg.SetWebsocketBeforeStartHook(limitsHook{opts: &opts})
-	eng, err := engine.NewExecutionEngine(engineCtx, engineLogger(opts.Logger), cfg, resolve.ResolverOptions{
+	engineLog := engineLogger(opts.Logger)
+	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,
 		// Subgraph errors reach clients as the subgraph wrote them (message,
 		// path, extensions.code); only the code survives from extensions so
@@ -132,6 +135,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	return &Router{
 		opts:       opts,
 		log:        opts.Logger,
+		engineLog:  engineLog,
 		engine:     eng,
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},

@@ -313,6 +313,35 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
+func TestRequestTimeoutKeepsDataThatArrived(t *testing.T) {
+	products := productsSubgraph(t)
+	slowInventory := newFixtureSubgraph(t, func(req upstreamRequest) any {
+		time.Sleep(2 * time.Second)
+		return nil
+	}, nil)
+	r, err := New(context.Background(), Options{
+		Subgraphs: []Subgraph{
+			{Name: "products", RoutingURL: products.routingURL(), SchemaFile: "testdata/products.graphqls"},
+			{Name: "inventory", RoutingURL: slowInventory.routingURL(), SchemaFile: "testdata/inventory.graphqls"},
+		},
+		RequestTimeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	res := postQuery(t, srv, `{ products(first: 1) { id } product(id: "p1") { stock } }`, nil)
+	if res.status != http.StatusOK || res.code(0) != codeGatewayTimeout || !strings.Contains(res.Errors[0].Message, "inventory") {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+	if res.Data["products"] == nil || res.Data["product"] != nil {
+		t.Fatalf("want products and a null product, got %s", res.body)
+	}
+}
+
 func TestPanicBecomesInternalServerError(t *testing.T) {
 	// A router without an engine panics on execution.
 	r := &Router{opts: Options{}, log: nil}

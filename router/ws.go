@@ -67,7 +67,7 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	websocket.Handle(done, errc, conn, pool,
 		websocket.WithProtocol(protocol),
 		websocket.WithInitFunc(initFunc),
-		websocket.WithLogger(engineLogger(rt.log)),
+		websocket.WithLogger(rt.engineLog),
 	)
 	select {
 	case err := <-errc:

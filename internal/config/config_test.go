@@ -1,0 +1,55 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onlinemart/mart/internal/config"
+)
+
+func load(env map[string]string) (*config.Config, error) {
+	return config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
+
+func TestDefaultsWorkLocally(t *testing.T) {
+	c, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Targets) != 7 || c.Targets[len(c.Targets)-1] != "router" {
+		t.Errorf("targets %v: want every service, router last", c.Targets)
+	}
+	if c.Router.Addr != "127.0.0.1:4000" || c.Services["product"].Addr != "127.0.0.1:4002" || c.Services["notification"].Addr != "127.0.0.1:4006" {
+		t.Errorf("default addresses: %+v %+v", c.Router, c.Services)
+	}
+	if c.Services["product"].Database != "mart_product" || len(c.KafkaBrokers) != 0 || c.Router.RequestTimeout != 30*time.Second {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	c, err := load(map[string]string{
+		"MART_TARGETS": "product, router", "KAFKA_BROKERS": "k1:9092,k2:9092",
+		"MART_PRODUCT_DATABASE": "catalog", "MART_PRODUCT_ROUTING_URL": "http://product:4002/graphql",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Targets, ",") != "product,router" || len(c.KafkaBrokers) != 2 ||
+		c.Services["product"].Database != "catalog" || c.Router.RoutingURLs["product"] != "http://product:4002/graphql" {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	_, err := load(map[string]string{"MART_TARGETS": "shop", "MART_MAX_DEPTH": "-1", "MART_REQUEST_TIMEOUT": "soon"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"MART_TARGETS", "MART_MAX_DEPTH", "MART_REQUEST_TIMEOUT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
