@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -146,46 +147,54 @@ func product(id string) map[string]any {
 	return map[string]any{"__typename": "Product", "id": id, "name": "Product " + id, "price": 100}
 }
 
+// argument finds the value of a root field's argument in an upstream
+// request, e.g. argument(req, "product", "id") for product(id: $b).
+func argument(req upstreamRequest, field, arg string, into any) bool {
+	m := regexp.MustCompile(`\b` + field + `\(` + arg + `: \$(\w+)\)`).FindStringSubmatch(req.Query)
+	return m != nil && json.Unmarshal(req.Variables[m[1]], into) == nil
+}
+
 // productsSubgraph resolves Query.products/product/failing,
-// Mutation.renameProduct and Subscription.productChanged.
+// Mutation.renameProduct and Subscription.productChanged; the engine may
+// ask for several root fields in one request.
 func productsSubgraph(t *testing.T) *fixtureSubgraph {
 	return newFixtureSubgraph(t, func(req upstreamRequest) any {
-		q := req.Query
-		switch {
-		case strings.Contains(q, "failing"):
-			return map[string]any{
-				"data": map[string]any{"failing": nil},
-				"errors": []any{map[string]any{
-					"message":    "product id must be a UUID",
-					"path":       []any{"failing"},
-					"locations":  []any{map[string]any{"line": 1, "column": 3}},
-					"extensions": map[string]any{"code": "BAD_USER_INPUT", "sql": "SELECT secret"},
-				}},
-			}
-		case strings.Contains(q, "renameProduct"):
-			return map[string]any{"data": map[string]any{"renameProduct": product("p1")}}
-		case strings.Contains(q, "products"):
+		data := map[string]any{}
+		var errs []any
+		if strings.Contains(req.Query, "failing") {
+			data["failing"] = nil
+			errs = append(errs, map[string]any{
+				"message":    "product id must be a UUID",
+				"path":       []any{"failing"},
+				"locations":  []any{map[string]any{"line": 1, "column": 3}},
+				"extensions": map[string]any{"code": "BAD_USER_INPUT", "sql": "SELECT secret"},
+			})
+		}
+		if strings.Contains(req.Query, "renameProduct") {
+			data["renameProduct"] = product("p1")
+		}
+		if strings.Contains(req.Query, "products") {
 			n := 10
-			for _, v := range req.Variables {
-				_ = json.Unmarshal(v, &n) // the only argument is first
-			}
+			argument(req, "products", "first", &n)
 			list := make([]any, n)
 			for i := range list {
 				list[i] = product(fmt.Sprintf("p%d", i+1))
 			}
-			return map[string]any{"data": map[string]any{"products": list}}
-		case strings.Contains(q, "product"):
-			var id string
-			for _, v := range req.Variables {
-				_ = json.Unmarshal(v, &id)
-			}
-			return map[string]any{"data": map[string]any{"product": product(id)}}
+			data["products"] = list
 		}
-		return map[string]any{"errors": []any{map[string]any{"message": "fixture cannot answer " + q}}}
+		var id string
+		if argument(req, "product", "id", &id) {
+			data["product"] = product(id)
+		}
+		resp := map[string]any{"data": data}
+		if errs != nil {
+			resp["errors"] = errs
+		}
+		return resp
 	}, func(ctx context.Context, vars map[string]json.RawMessage, send func(any) error) {
 		var id string
 		for _, v := range vars {
-			_ = json.Unmarshal(v, &id)
+			_ = json.Unmarshal(v, &id) // the only argument is id
 		}
 		for i := 1; ; i++ {
 			p := product(id)

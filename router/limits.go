@@ -115,7 +115,7 @@ func (o *Options) checkLimits(s operationStats) string {
 
 // limitsHook checks the limits of operations that arrive over websockets.
 // The engine sends the returned error to the client as that operation's error.
-type limitsHook struct{ opts *Options }
+type limitsHook struct{ opts Options }
 
 func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error {
 	doc, report := astparser.ParseGraphqlDocumentString(op.Query)

@@ -106,7 +106,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		return nil, fmt.Errorf("router: build engine configuration: %w", err)
 	}
 	// Operations over websockets skip readRequest; apply the limits there too.
-	cfg.SetWebsocketBeforeStartHook(limitsHook{opts: &opts})
+	cfg.SetWebsocketBeforeStartHook(limitsHook{opts: opts})
 	engineLog := engineLogger(opts.Logger)
 	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,

@@ -44,7 +44,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		}
 		spec, ok := Services[name]
 		if !ok {
-			log.Warn("target not built yet, skipping", "target", name)
+			log.Debug("target not built yet, skipping", "target", name)
 			continue
 		}
 		specs = append(specs, spec)

@@ -53,10 +53,10 @@ func (e *env) logger() *slog.Logger {
 // for Run to return.
 func (e *env) relay(opts outbox.Options, afterPublish func(n int) error) (stop func()) {
 	e.t.Helper()
-	return e.relayWith(kafkatest.Client(e.t, e.brokers), opts, afterPublish)
+	return e.relayWith(context.Background(), kafkatest.Client(e.t, e.brokers), opts, afterPublish)
 }
 
-func (e *env) relayWith(cl *kgo.Client, opts outbox.Options, afterPublish func(n int) error) (stop func()) {
+func (e *env) relayWith(ctx context.Context, cl *kgo.Client, opts outbox.Options, afterPublish func(n int) error) (stop func()) {
 	e.t.Helper()
 	if opts.LockRetry == 0 {
 		opts.LockRetry = 50 * time.Millisecond
@@ -69,7 +69,7 @@ func (e *env) relayWith(cl *kgo.Client, opts outbox.Options, afterPublish func(n
 	if afterPublish != nil {
 		outbox.SetAfterPublish(r, afterPublish)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	stopped := false
@@ -221,7 +221,9 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 
 	// The first relay dies right after the broker acknowledged the batch.
 	crashed := make(chan struct{})
-	stopFirst := e.relay(outbox.Options{}, func(int) error {
+	firstCtx, kill := context.WithCancel(ctx)
+	stopFirst := e.relayWith(firstCtx, kafkatest.Client(t, e.brokers), outbox.Options{}, func(int) error {
+		kill()
 		close(crashed)
 		return errors.New("killed before delete")
 	})
@@ -392,7 +394,7 @@ func TestRelayRecoversFromKafkaOutage(t *testing.T) {
 	}
 	e := &env{t: t, db: db, brokers: broker.Addrs()}
 	cl := kafkatest.Client(t, e.brokers, kgo.RecordDeliveryTimeout(time.Second))
-	e.relayWith(cl, outbox.Options{}, nil)
+	e.relayWith(context.Background(), cl, outbox.Options{}, nil)
 	e.change(context.Background(), "p1", created("p1", "before"), false)
 	e.waitDrained()
 

@@ -169,11 +169,12 @@ func (r *Relay) session(ctx context.Context, bo *backoff.ExponentialBackOff) err
 		// (e.g. a notification lost while we were reconnecting).
 		waitCtx, cancel := context.WithTimeout(ctx, r.opts.PollInterval)
 		_, err := conn.WaitForNotification(waitCtx)
+		timedOut := waitCtx.Err() != nil
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil && waitCtx.Err() == nil {
+		if err != nil && !timedOut {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
 	}

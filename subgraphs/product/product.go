@@ -7,6 +7,8 @@ package product
 import (
 	"context"
 
+	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
@@ -17,9 +19,11 @@ var Spec = service.Spec{
 	Name:       "product",
 	Migrations: []string{"product"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB)}
+		changes := live.NewFeed(d.Brokers, events.Topic("product"), d.Logger)
+		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB), Changes: changes}
 		return &service.Parts{
-			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
+			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
+			Workers: []service.Worker{changes},
 		}, nil
 	},
 }

@@ -37,3 +37,6 @@ type ProductPayload struct {
 
 type Query struct {
 }
+
+type Subscription struct {
+}

@@ -2,9 +2,13 @@
 // executor plus resolvers that translate to and from the core package.
 package graph
 
-import "github.com/onlinemart/mart/subgraphs/product/core"
+import (
+	"github.com/onlinemart/mart/internal/live"
+	"github.com/onlinemart/mart/subgraphs/product/core"
+)
 
 // Resolver is the root resolver; it holds the service's dependencies.
 type Resolver struct {
 	Catalog *core.Catalog
+	Changes *live.Feed // product events, for subscriptions
 }

@@ -69,13 +69,47 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string,
 	return conn, nil
 }
 
+// ProductChanged is the resolver for the productChanged field.
+func (r *subscriptionResolver) ProductChanged(ctx context.Context, id string) (<-chan *core.Product, error) {
+	p, err := r.Catalog.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, gqlserver.Errorf(gqlserver.CodeNotFound, "no product with id %s", id)
+	}
+	changes := r.Changes.Subscribe(ctx, p.ID)
+	out := make(chan *core.Product)
+	go func() {
+		defer close(out)
+		for range changes {
+			// The event says what changed; the row is the state now, which
+			// also covers events this version does not know.
+			p, err := r.Catalog.Get(ctx, id)
+			if err != nil || p == nil {
+				return
+			}
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )
