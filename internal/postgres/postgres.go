@@ -73,6 +73,9 @@ func EnsureDatabase(ctx context.Context, serverURL, name string) error {
 // to the database at dsn. Each set keeps its own goose version table, so a
 // service's history is independent of the platform's.
 func Migrate(ctx context.Context, db *sql.DB, logger *slog.Logger, sets ...string) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	for _, set := range append([]string{PlatformMigrations}, sets...) {
 		sub, err := fs.Sub(migrations.FS, set)
 		if err != nil {

@@ -21,7 +21,9 @@ import (
 // selectCounter counts SELECTs on the products table.
 type selectCounter struct{ n atomic.Int64 }
 
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
 func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"products"`) {
 		c.n.Add(1)
