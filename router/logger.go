@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/jensneuse/abstractlogger"
 	"go.uber.org/zap"
@@ -56,11 +57,19 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		f.AddTo(enc)
 	}
 	attrs := make([]slog.Attr, 0, len(enc.Fields))
+	level := slogLevel(e.Level)
 	for k, v := range enc.Fields {
 		attrs = append(attrs, slog.Any(k, v))
+		if s, ok := v.(string); ok && level > slog.LevelDebug && isDisconnect(s) {
+			level = slog.LevelDebug // a client went away: routine, not an error
+		}
 	}
-	c.log.LogAttrs(context.Background(), slogLevel(e.Level), e.Message, attrs...)
+	c.log.LogAttrs(context.Background(), level, e.Message, attrs...)
 	return nil
 }
 
 func (c *slogCore) Sync() error { return nil }
+
+func isDisconnect(msg string) bool {
+	return strings.Contains(msg, "context canceled") || strings.Contains(msg, "use of closed network connection")
+}
