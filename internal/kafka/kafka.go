@@ -81,11 +81,15 @@ func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 // defaults; opts are applied after them and win.
 //
 // Defaults: topics are auto-created on produce (the embedded broker allows
-// it; a real cluster may not, see EnsureTopics), and a record that cannot be
-// delivered within 30s fails instead of blocking forever, so callers see
-// broker outages as errors and can retry with backoff. The producer is
-// idempotent (kgo's default) and the default partitioner sends equal keys
-// to one partition, which together keep each key's records in order.
+// it; a real cluster may not, see EnsureTopics). The producer is idempotent
+// (kgo's default) and the default partitioner sends equal keys to one
+// partition, which together keep each key's records in order.
+//
+// A record that cannot be delivered within 30s, or whose context ends,
+// fails instead of waiting for the broker forever, even if it may already
+// have been written: callers then see an outage as an error, retry with
+// backoff and can shut down. The price is a possible duplicate on retry,
+// which our consumers absorb (inbox).
 func NewClient(brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("kafka: no brokers")
@@ -94,6 +98,7 @@ func NewClient(brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.SeedBrokers(brokers...),
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordDeliveryTimeout(30 * time.Second),
+		kgo.AllowIdempotentProduceCancellation(),
 	}, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {

@@ -32,8 +32,7 @@ type row struct {
 	CreatedAt   time.Time `bun:"created_at"`
 }
 
-// Writer adds a service's events to its outbox. The zero value is not
-// usable; build one with NewWriter.
+// Writer adds a service's events to its outbox. Build one with NewWriter.
 type Writer struct {
 	Topic  string // where the relay publishes, e.g. "product.events.v1"
 	Source string // ce_source, e.g. "mart/product"
@@ -52,6 +51,10 @@ func NewWriter(service string) Writer {
 //
 // The traceparent carried by ctx (events.WithTraceparent) travels along.
 func (w Writer) Add(ctx context.Context, db bun.IDB, key string, msg proto.Message) error {
+	// A row Kafka can never accept would stall the relay behind it.
+	if w.Topic == "" || w.Source == "" || key == "" {
+		return fmt.Errorf("outbox: topic, source and key are required (topic %q, source %q, key %q)", w.Topic, w.Source, key)
+	}
 	payload, err := proto.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("outbox: marshal %s: %w", events.TypeOf(msg), err)

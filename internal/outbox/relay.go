@@ -52,7 +52,7 @@ type Options struct {
 // the others stand by, so events leave in order.
 type Relay struct {
 	db       *bun.DB
-	dsn      string
+	connCfg  *pgx.ConnConfig
 	database string
 	cl       *kgo.Client
 	opts     Options
@@ -66,13 +66,20 @@ type Relay struct {
 
 // NewRelay returns a relay for the outbox in db. dsn names the same
 // database: the relay holds its own connection there for the lock and for
-// LISTEN, outside db's pool. cl must use the idempotent producer (the
-// default) so retries cannot reorder or duplicate within a partition.
+// LISTEN, outside db's pool. Build cl with kafka.NewClient: its idempotent
+// producer keeps each key's events in order through retries, and its
+// delivery timeout turns a broker outage into an error the relay retries.
 func NewRelay(db *bun.DB, dsn string, cl *kgo.Client, opts Options) (*Relay, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("outbox relay: %w", err)
 	}
+	// Have the server probe our connection, so if this relay's host
+	// vanishes without closing it, the lock is freed in about 20s rather
+	// than after the kernel's default two hours.
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "2"
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 100
 	}
@@ -90,7 +97,7 @@ func NewRelay(db *bun.DB, dsn string, cl *kgo.Client, opts Options) (*Relay, err
 	}
 	return &Relay{
 		db:       db,
-		dsn:      dsn,
+		connCfg:  cfg,
 		database: cfg.Database,
 		cl:       cl,
 		opts:     opts,
@@ -114,7 +121,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		relayErrors.WithLabelValues(r.database).Inc()
 		wait := bo.NextBackOff()
-		r.log.Warn("outbox relay failed, retrying", "err", err, "retry_in", wait)
+		r.log.Warn("outbox relay lost its connection, reconnecting", "err", err, "retry_in", wait)
 		if !sleep(ctx, wait) {
 			return nil
 		}
@@ -124,7 +131,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // session connects, waits to become the active relay and publishes until
 // an error or cancellation. Closing the connection releases the lock.
 func (r *Relay) session(ctx context.Context, bo *backoff.ExponentialBackOff) error {
-	conn, err := pgx.Connect(ctx, r.dsn)
+	conn, err := pgx.ConnectConfig(ctx, r.connCfg.Copy())
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -162,7 +169,18 @@ func (r *Relay) session(ctx context.Context, bo *backoff.ExponentialBackOff) err
 	}
 	for {
 		if err := r.drain(ctx); err != nil {
-			return err
+			// Keep the lock through Kafka or query failures: giving it up
+			// would only hand the same failure to a standby.
+			relayErrors.WithLabelValues(r.database).Inc()
+			wait := bo.NextBackOff()
+			r.log.Warn("outbox publish failed, retrying", "err", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return ctx.Err()
+			}
+			if err := conn.Ping(ctx); err != nil {
+				return fmt.Errorf("lock connection: %w", err)
+			}
+			continue
 		}
 		bo.Reset()
 		// Sleep until an insert commits, or PollInterval as a safety net

@@ -16,7 +16,7 @@ func TestNewDatabaseIsMigrated(t *testing.T) {
 	ctx := context.Background()
 	for _, table := range []string{"outbox", "inbox", "products"} {
 		var n int
-		if err := d.DB.NewRaw("SELECT count(*) FROM " + table).Scan(ctx, &n); err != nil {
+		if err := d.DB.NewRaw("SELECT count(*) FROM "+table).Scan(ctx, &n); err != nil {
 			t.Errorf("table %s: %v", table, err)
 		}
 	}
