@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/uptrace/bun"
@@ -21,6 +20,7 @@ import (
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 )
 
@@ -66,27 +66,7 @@ func (e *env) start(opts inbox.Options, register func(*inbox.Consumer)) (stop fu
 		e.t.Fatal(err)
 	}
 	register(c)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			e.t.Fatal("Run did not return after cancel")
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return testrun.Background(e.t, c.Run)
 }
 
 func (e *env) produce(recs ...*kgo.Record) {
@@ -118,7 +98,7 @@ func (e *env) count(query string, args ...any) int {
 
 // handled reads mart_inbox_handled_total for this group.
 func (e *env) handled(msg proto.Message, outcome string) float64 {
-	return counter(e.t, "mart_inbox_handled_total", map[string]string{
+	return testrun.Counter(e.t, "mart_inbox_handled_total", map[string]string{
 		"consumer": e.group, "type": events.TypeOf(msg), "outcome": outcome})
 }
 
@@ -220,7 +200,7 @@ func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 	if got := e.handled(&productv1.ProductArchived{}, inbox.OutcomeUnhandled); got != 1 {
 		t.Errorf("unhandled ProductArchived counted %v times, want 1", got)
 	}
-	if got := counter(t, "mart_inbox_dead_lettered_total", map[string]string{"consumer": e.group, "reason": "malformed"}); got != 2 {
+	if got := testrun.Counter(t, "mart_inbox_dead_lettered_total", map[string]string{"consumer": e.group, "reason": "malformed"}); got != 2 {
 		t.Errorf("dead-lettered counted %v, want 2", got)
 	}
 
@@ -370,28 +350,4 @@ func headers(r *kgo.Record) map[string]string {
 func headerValue(r *kgo.Record, key string) (string, bool) {
 	v, ok := headers(r)[key]
 	return v, ok
-}
-
-// counter reads a counter from the default Prometheus registry.
-func counter(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }

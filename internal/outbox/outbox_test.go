@@ -22,6 +22,7 @@ import (
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 )
 
@@ -69,27 +70,12 @@ func (e *env) relayWith(ctx context.Context, cl *kgo.Client, opts outbox.Options
 	if afterPublish != nil {
 		outbox.SetAfterPublish(r, afterPublish)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			e.t.Fatal("Run did not return after cancel")
-		}
-	}
-	e.t.Cleanup(stop)
-	return stop
+	// The relay stops when the test stops it or when ctx ends (a crash).
+	return testrun.Background(e.t, func(runCtx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer context.AfterFunc(runCtx, cancel)()
+		return r.Run(ctx)
+	})
 }
 
 // change saves a product and its event in one transaction, as a service
@@ -397,7 +383,7 @@ func TestRelayRetriesUntilKafkaIsUp(t *testing.T) {
 	e.change(context.Background(), "p1", created("p1", "Lamp"), false)
 
 	waitFor(t, "a failed publish attempt", func() bool {
-		return counterValue(t, "mart_outbox_relay_errors_total", map[string]string{"database": db.Name}) >= 1
+		return testrun.Counter(t, "mart_outbox_relay_errors_total", map[string]string{"database": db.Name}) >= 1
 	})
 	if e.pending() != 1 {
 		t.Fatal("the event left the outbox while no broker was up")
