@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/systemtest"
 )
 
 func TestHelpListsEveryCommandAndVariable(t *testing.T) {
@@ -101,5 +106,87 @@ func TestMigrateCreatesAndMigratesTheDatabase(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"migrate", "warehouse"}, &out, &out); err == nil || !strings.Contains(err.Error(), "warehouse") {
 		t.Errorf("unknown service: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The newcomer's path: `mart serve` with no Kafka configured starts the
+// embedded broker, the product subgraph and the router, prints where the
+// router is, serves a product round trip, and stops cleanly on a signal.
+func TestServeRunsTheWholeSystem(t *testing.T) {
+	prefix := pgtest.NewName()
+	t.Setenv("DATABASE_URL", pgtest.ServerURL())
+	t.Setenv("KAFKA_BROKERS", "")
+	t.Setenv("MART_KAFKA_EMBEDDED_ADDR", "127.0.0.1:0")
+	t.Setenv("MART_ROUTER_ADDR", "127.0.0.1:0")
+	t.Setenv("MART_SUPERGRAPH_CONFIG", "../../supergraph.yaml")
+	t.Setenv("MART_LOG_LEVEL", "warn")
+	for _, name := range config.ServiceNames() {
+		up := strings.ToUpper(name)
+		t.Setenv("MART_"+up+"_ADDR", "127.0.0.1:0")
+		t.Setenv("MART_"+up+"_DATABASE", prefix+"_"+name)
+		t.Cleanup(func() { pgtest.Drop(t, prefix+"_"+name) })
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, &stdout, &stderr) }()
+
+	banner := regexp.MustCompile(`GraphQL:\s+(http://\S+/graphql)`)
+	var url string
+	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := banner.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		stop()
+		t.Fatalf("no router address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	for i := range 3 {
+		body := fmt.Sprintf(`{"query":"mutation { createProduct(input: {sku: \"NEW-%d\", name: \"First steps\", price: {amount: 100, currency: \"USD\"}}) { product { id } userErrors { message } } }"}`, i)
+		var out struct {
+			CreateProduct struct{ Product *struct{ ID string } }
+		}
+		if r := systemtest.Post(t, url, "application/json", []byte(body), &out); len(r.Errors) > 0 || out.CreateProduct.Product == nil {
+			t.Fatalf("create: %+v %+v", r.Errors, out)
+		}
+	}
+	var page struct {
+		Products struct {
+			Edges    []struct{ Node struct{ SKU string } }
+			PageInfo struct{ HasNextPage bool }
+		}
+	}
+	r := systemtest.Post(t, url, "application/json", []byte(`{"query":"{ products(first: 2) { edges { node { sku } } pageInfo { hasNextPage } } }"}`), &page)
+	if len(r.Errors) > 0 || len(page.Products.Edges) != 2 || !page.Products.PageInfo.HasNextPage {
+		t.Fatalf("list: %+v %+v", r.Errors, page)
+	}
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of the signal")
 	}
 }

@@ -1,0 +1,59 @@
+package graph_test
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/subgraphs/product/core"
+	"github.com/onlinemart/mart/subgraphs/product/graph"
+)
+
+// When the database fails, clients learn that something went wrong inside,
+// never what: no SQL, driver text or addresses.
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	db := pgtest.New(t, "product")
+	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: core.NewCatalog(db.DB)}}), gqlserver.Options{}))
+	defer srv.Close()
+	db.DB.Close()
+
+	for _, q := range []string{
+		`{"query":"{ products { edges { cursor } } }"}`,
+		`{"query":"mutation { createProduct(input: {sku: \"X-1\", name: \"Mug\", price: {amount: 1, currency: \"USD\"}}) { product { id } } }"}`,
+	} {
+		r := systemtest.Post(t, srv.URL, "application/json", []byte(q), nil)
+		if len(r.Errors) != 1 || r.Errors[0].Code() != gqlserver.CodeInternal || r.Errors[0].Message != "internal error" {
+			t.Fatalf("%s: %+v", q, r.Errors)
+		}
+		for _, leak := range []string{"sql", "database", "closed", "SELECT", "INSERT"} {
+			if strings.Contains(r.Errors[0].Message, leak) {
+				t.Errorf("error message leaks %q", leak)
+			}
+		}
+	}
+}
+
+// Errors a client can fix carry BAD_USER_INPUT and say what is wrong.
+func TestClientErrorsSayWhatIsWrong(t *testing.T) {
+	db := pgtest.New(t, "product")
+	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: core.NewCatalog(db.DB)}}), gqlserver.Options{}))
+	defer srv.Close()
+	for q, want := range map[string]string{
+		`{"query":"{ products(first: -1) { edges { cursor } } }"}`:                                         "first must be between 0 and 100",
+		`{"query":"{ products(filter: {minPrice: -5}) { edges { cursor } } }"}`:                            "minPrice must be 0 or more",
+		`{"query":"{ products(after: \"nope\") { edges { cursor } } }"}`:                                   "after is not a valid cursor",
+		`{"query":"query($f: Int) { products(first: $f) { edges { cursor } } }", "variables": {"f": "x"}}`: "Int",
+	} {
+		r := systemtest.Post(t, srv.URL, "application/json", []byte(q), nil)
+		if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, want) {
+			t.Errorf("%s: %+v, want a message with %q", q, r.Errors, want)
+			continue
+		}
+		if code := r.Errors[0].Code(); code != gqlserver.CodeBadUserInput && code != "GRAPHQL_VALIDATION_FAILED" {
+			t.Errorf("%s: code %q", q, code)
+		}
+	}
+}
