@@ -132,6 +132,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(log)
 	log.Info("starting mart", "version", versionString(), "targets", strings.Join(cfg.Targets, ","))
 	return app.Run(ctx, cfg, log, func(component string, addr net.Addr) {
+		if component == "kafka" {
+			fmt.Fprintf(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
+		}
 		if component == "router" {
 			fmt.Fprintf(stdout, "\nOnline Mart is up.\n  GraphQL:  http://%[1]s/graphql  (POST, GET, websocket)\n  Health:   http://%[1]s/readyz\n  Metrics:  http://%[1]s/metrics\n\n", addr)
 		}

@@ -59,6 +59,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		defer broker.Close()
 		brokers = broker.Addrs()
 		log.Info("embedded kafka broker started", "addr", brokers[0])
+		if addr, err := net.ResolveTCPAddr("tcp", brokers[0]); err == nil {
+			onListen("kafka", addr)
+		}
 	}
 
 	// Services run under their own context so the router stops first.
