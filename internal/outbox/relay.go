@@ -32,6 +32,10 @@ var (
 		Name: "mart_outbox_relay_active",
 		Help: "1 while this process is the active outbox relay of the database.",
 	}, []string{"database"})
+	oldestPending = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mart_outbox_oldest_pending_seconds",
+		Help: "Age of the oldest event waiting in the outbox when the relay last looked; 0 when empty.",
+	}, []string{"database"})
 	relayErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "mart_outbox_relay_errors_total",
 		Help: "Outbox relay failures (Postgres or Kafka), each followed by a retry.",
@@ -216,8 +220,10 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read outbox: %w", err)
 	}
 	if len(rows) == 0 {
+		oldestPending.WithLabelValues(r.database).Set(0)
 		return 0, nil
 	}
+	oldestPending.WithLabelValues(r.database).Set(time.Since(rows[0].CreatedAt).Seconds())
 	recs := make([]*kgo.Record, len(rows))
 	for i, row := range rows {
 		recs[i] = events.RawRecord(events.Meta{
