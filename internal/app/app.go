@@ -69,29 +69,31 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 	defer stopServices()
 	failed := make(chan error, len(specs)+1)
 	var wg sync.WaitGroup
-	listening := make(chan struct{}, len(specs))
 	routing := map[string]string{}
-	var mu sync.Mutex
+	jwks := cfg.Auth.JWKSURL
+	if jwks == "" {
+		jwks = "http://" + cfg.Services["user"].Addr + "/.well-known/jwks.json"
+	}
+	// Start in dependency order, each once the previous one listens: the
+	// user service first, so the others verify tokens with its real address.
 	for _, spec := range specs {
+		listening := make(chan net.Addr, 1)
 		wg.Go(func() {
 			err := service.Run(svcCtx, spec, service.Options{
-				Config: cfg, Brokers: brokers, Logger: log,
-				OnListen: func(addr net.Addr) {
-					mu.Lock()
-					routing[spec.Name] = "http://" + addr.String() + "/graphql"
-					mu.Unlock()
-					onListen(spec.Name, addr)
-					listening <- struct{}{}
-				},
+				Config: cfg, Brokers: brokers, JWKSURL: jwks, Logger: log,
+				OnListen: func(addr net.Addr) { listening <- addr },
 			})
 			if err != nil {
 				failed <- fmt.Errorf("%s: %w", spec.Name, err)
 			}
 		})
-	}
-	for range specs {
 		select {
-		case <-listening:
+		case addr := <-listening:
+			routing[spec.Name] = "http://" + addr.String() + "/graphql"
+			if spec.Name == "user" && cfg.Auth.JWKSURL == "" {
+				jwks = "http://" + addr.String() + "/.well-known/jwks.json"
+			}
+			onListen(spec.Name, addr)
 		case err := <-failed:
 			stopServices()
 			wg.Wait()
@@ -114,7 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		for name, url := range cfg.Router.RoutingURLs {
 			overrides[name] = url
 		}
-		routerErr = runRouter(ctx, cfg, overrides, log, onListen, failed)
+		routerErr = runRouter(ctx, cfg, overrides, jwks, log, onListen, failed)
 	} else {
 		select {
 		case <-ctx.Done():
@@ -132,7 +134,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 }
 
 // runRouter serves the router until ctx is cancelled or a service fails.
-func runRouter(ctx context.Context, cfg *config.Config, routing map[string]string, log *slog.Logger, onListen Listening, failed <-chan error) error {
+func runRouter(ctx context.Context, cfg *config.Config, routing map[string]string, jwks string, log *slog.Logger, onListen Listening, failed <-chan error) error {
 	subgraphs, err := router.LoadSupergraphConfig(cfg.Router.SupergraphConfig, routing)
 	if err != nil {
 		return err

@@ -43,6 +43,14 @@ func Vars() []Var {
 		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
 		{"MART_REQUEST_TIMEOUT", "30s", "router: time limit for one request, subgraph calls included"},
 		{"MART_SHUTDOWN_TIMEOUT", "20s", "time allowed to drain requests and handlers on shutdown"},
+		{"MART_JWT_ISSUER", "mart", "iss claim of access tokens"},
+		{"MART_JWT_AUDIENCE", "mart-api", "aud claim of access tokens"},
+		{"MART_JWKS_URL", "", "where the router and subgraphs fetch the token keys; empty: the user service's /.well-known/jwks.json"},
+		{"MART_JWT_KEY_FILE", "", "user service: PEM file of Ed25519 private keys, first one signs; empty: keys generated once and kept in the user database"},
+		{"MART_ACCESS_TOKEN_TTL", "15m", "user service: lifetime of access tokens"},
+		{"MART_REFRESH_TOKEN_TTL", "720h", "user service: lifetime of refresh tokens"},
+		{"MART_ADMIN_EMAIL", "", "user service: ensure an ADMIN with this email exists at start (with MART_ADMIN_PASSWORD)"},
+		{"MART_ADMIN_PASSWORD", "", "user service: password of that first admin"},
 		{"MART_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"MART_LOG_FORMAT", "text", "text or json"},
 	}
@@ -85,6 +93,18 @@ type Router struct {
 	RequestTimeout   time.Duration
 }
 
+// Auth holds the token settings shared by the issuer and every verifier.
+type Auth struct {
+	Issuer          string
+	Audience        string
+	JWKSURL         string // empty: derived from where the user service is
+	KeyFile         string
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	AdminEmail      string
+	AdminPassword   string
+}
+
 // Config is the whole configuration of one mart process.
 type Config struct {
 	Targets           []string
@@ -93,6 +113,7 @@ type Config struct {
 	KafkaEmbeddedAddr string
 	Router            Router
 	Services          map[string]Service
+	Auth              Auth
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
@@ -143,7 +164,17 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			MaxRootFields:    getInt("MART_MAX_ROOT_FIELDS"),
 			RequestTimeout:   getDuration("MART_REQUEST_TIMEOUT"),
 		},
-		Services:        map[string]Service{},
+		Services: map[string]Service{},
+		Auth: Auth{
+			Issuer:          get("MART_JWT_ISSUER"),
+			Audience:        get("MART_JWT_AUDIENCE"),
+			JWKSURL:         get("MART_JWKS_URL"),
+			KeyFile:         get("MART_JWT_KEY_FILE"),
+			AccessTokenTTL:  getDuration("MART_ACCESS_TOKEN_TTL"),
+			RefreshTokenTTL: getDuration("MART_REFRESH_TOKEN_TTL"),
+			AdminEmail:      get("MART_ADMIN_EMAIL"),
+			AdminPassword:   get("MART_ADMIN_PASSWORD"),
+		},
 		ShutdownTimeout: getDuration("MART_SHUTDOWN_TIMEOUT"),
 		LogLevel:        get("MART_LOG_LEVEL"),
 		LogFormat:       get("MART_LOG_FORMAT"),

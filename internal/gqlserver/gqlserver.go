@@ -8,10 +8,10 @@ package gqlserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,34 +23,18 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/httpserver"
 )
-
-// Top-level error codes (DESIGN §3).
-const (
-	CodeUnauthenticated = "UNAUTHENTICATED"
-	CodeForbidden       = "FORBIDDEN"
-	CodeNotFound        = "NOT_FOUND"
-	CodeBadUserInput    = "BAD_USER_INPUT"
-	CodeInternal        = "INTERNAL_SERVER_ERROR"
-)
-
-// Error is an expected, client-facing failure with a code.
-type Error struct {
-	Code    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// Errorf returns a client-facing error with the given code.
-func Errorf(code, format string, args ...any) error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // Options configure New.
 type Options struct {
 	Logger *slog.Logger
+	// Access guards root fields by "Type.field". Every Mutation and
+	// Subscription field must have a rule, so none is left open by mistake;
+	// Query fields without one are public.
+	Access auth.Rules
 	// KeepAlive is the websocket ping interval; zero means 15s.
 	KeepAlive time.Duration
 }
@@ -59,6 +43,9 @@ type Options struct {
 func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if err := checkAccess(es.Schema(), o.Access); err != nil {
+		panic(err) // a programming error, caught by any test that starts the service
 	}
 	if o.KeepAlive == 0 {
 		o.KeepAlive = 15 * time.Second
@@ -77,17 +64,67 @@ func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	// The router and the playground need introspection and _service{sdl}.
 	srv.Use(extension.Introspection{})
+	srv.AroundFields(guard(o.Access))
 	srv.SetErrorPresenter(presenter(o.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "request_id", httpserver.RequestID(ctx), "stack", string(debug.Stack()))
-		return &Error{Code: CodeInternal, Message: "internal error"}
+		return gqlerr.New(gqlerr.Internal, "internal error")
 	})
 	return srv
 }
 
+// guard enforces the access rules of root fields. It runs as field
+// middleware because gqlgen's root-field middleware skips subscriptions.
+func guard(rules auth.Rules) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc != nil && fc.Field.Field != nil {
+			if rule, ok := rules[fc.Object+"."+fc.Field.Name]; ok {
+				if err := rule.Check(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return next(ctx)
+	}
+}
+
+// checkAccess makes sure every rule names a root field and every mutation
+// and subscription has a rule.
+func checkAccess(schema *ast.Schema, rules auth.Rules) error {
+	roots := map[string]*ast.Definition{}
+	for _, d := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
+		if d != nil {
+			roots[d.Name] = d
+		}
+	}
+	var problems []string
+	for key := range rules {
+		typ, field, _ := strings.Cut(key, ".")
+		if d := roots[typ]; d == nil || d.Fields.ForName(field) == nil {
+			problems = append(problems, "access rule for unknown root field "+key)
+		}
+	}
+	for _, d := range []*ast.Definition{schema.Mutation, schema.Subscription} {
+		if d == nil {
+			continue
+		}
+		for _, f := range d.Fields {
+			if _, ok := rules[d.Name+"."+f.Name]; !ok && !strings.HasPrefix(f.Name, "__") {
+				problems = append(problems, "no access rule for "+d.Name+"."+f.Name)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return errors.New("gqlserver: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
-		var coded *Error
+		var coded *gqlerr.Error
 		if errors.As(err, &coded) {
 			gerr := graphql.DefaultErrorPresenter(ctx, err)
 			gerr.Message = coded.Message
@@ -98,17 +135,17 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.As(err, &gerr) && gerr.Err == nil {
 			// gqlgen's own parse, validation and input coercion errors.
 			if gerr.Extensions == nil || gerr.Extensions["code"] == nil {
-				setCode(gerr, CodeBadUserInput)
+				setCode(gerr, gqlerr.BadUserInput)
 			}
 			return gerr
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return &gqlerror.Error{Message: "request cancelled or timed out", Path: graphql.GetPath(ctx),
-				Extensions: map[string]any{"code": CodeInternal}}
+				Extensions: map[string]any{"code": gqlerr.Internal}}
 		}
 		logger.ErrorContext(ctx, "resolver error", "err", err, "path", graphql.GetPath(ctx).String(), "request_id", httpserver.RequestID(ctx))
 		return &gqlerror.Error{Message: "internal error", Path: graphql.GetPath(ctx),
-			Extensions: map[string]any{"code": CodeInternal}}
+			Extensions: map[string]any{"code": gqlerr.Internal}}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlserver"
@@ -39,6 +40,7 @@ type Spec struct {
 
 // Deps are what the runtime gives a service.
 type Deps struct {
+	Config  *config.Config
 	DB      *bun.DB
 	Kafka   *kgo.Client // shared producer client
 	Brokers []string    // for consumers, which need their own group clients
@@ -47,8 +49,12 @@ type Deps struct {
 
 // Parts are what a service gives the runtime.
 type Parts struct {
-	Schema  graphql.ExecutableSchema // served at /graphql
-	Workers []Worker                 // event consumers and background loops
+	Schema graphql.ExecutableSchema // served at /graphql
+	// Access guards the schema's root fields; every mutation and
+	// subscription needs a rule.
+	Access  auth.Rules
+	Workers []Worker                // event consumers and background loops
+	Routes  map[string]http.Handler // more HTTP routes, e.g. "GET /.well-known/jwks.json"
 }
 
 // Worker is a long-running part of a service, such as an event consumer.
@@ -62,6 +68,7 @@ type Worker interface {
 type Options struct {
 	Config   *config.Config
 	Brokers  []string
+	JWKSURL  string // where to fetch the keys that verify access tokens
 	Logger   *slog.Logger
 	OnListen func(addr net.Addr) // called once the API listens
 }
@@ -92,7 +99,7 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
 
-	parts, err := spec.Build(ctx, Deps{DB: db, Kafka: cl, Brokers: o.Brokers, Logger: log})
+	parts, err := spec.Build(ctx, Deps{Config: o.Config, DB: db, Kafka: cl, Brokers: o.Brokers, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
@@ -105,8 +112,14 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
 
+	// Zero trust: the service verifies tokens itself, whatever the router did.
+	verifier := auth.NewVerifier(o.JWKSURL, o.Config.Auth.Issuer, o.Config.Auth.Audience)
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", gqlserver.New(parts.Schema, gqlserver.Options{Logger: log}))
+	mux.Handle("/graphql", auth.Middleware(verifier, log,
+		gqlserver.New(parts.Schema, gqlserver.Options{Logger: log, Access: parts.Access})))
+	for pattern, h := range parts.Routes {
+		mux.Handle(pattern, h)
+	}
 	srv := &httpserver.Server{
 		Name: spec.Name, Addr: sc.Addr, Handler: mux, ShutdownTimeout: o.Config.ShutdownTimeout, Logger: log,
 		Ready: map[string]httpserver.Check{

@@ -19,10 +19,8 @@ import (
 )
 
 // Catalog reads and changes products. Every change commits together with
-// its event in the outbox.
-//
-// TODO(identity issue): createProduct, updateProduct and archiveProduct
-// become ADMIN-only once tokens exist; the check belongs in the resolvers.
+// its event in the outbox. Who may change it is decided at the GraphQL edge
+// (see the access rules in package product).
 type Catalog struct {
 	db     *bun.DB
 	events outbox.Writer

@@ -14,6 +14,7 @@ import (
 	"github.com/onlinemart/mart/internal/gqlserver"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
@@ -52,7 +53,7 @@ func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 
 	counter := &selectCounter{}
 	db.DB.AddQueryHook(counter)
-	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), gqlserver.Options{}))
+	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), gqlserver.Options{Access: product.Access}))
 	defer srv.Close()
 	body, _ := json.Marshal(map[string]any{
 		"query":     `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { sku } } }`,

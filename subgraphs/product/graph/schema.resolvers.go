@@ -8,7 +8,7 @@ package graph
 import (
 	"context"
 
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/product/core"
@@ -38,13 +38,13 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*core.Product, 
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string, filter *core.Filter) (*ProductConnection, error) {
 	n, err := page.Size(first)
 	if err != nil {
-		return nil, gqlserver.Errorf(gqlserver.CodeBadUserInput, "%v", err)
+		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
 	}
 	var f core.Filter
 	if filter != nil {
 		f = *filter
 		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, gqlserver.Errorf(gqlserver.CodeBadUserInput, "%s", errs[0].Message)
+			return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%s", errs[0].Message)
 		}
 	}
 	var cursor string
@@ -53,7 +53,7 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string,
 	}
 	pg, err := r.Catalog.List(ctx, n, cursor, f)
 	if err == page.ErrBadCursor {
-		return nil, gqlserver.Errorf(gqlserver.CodeBadUserInput, "%v", err)
+		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
 	}
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func (r *subscriptionResolver) ProductChanged(ctx context.Context, id string) (<
 		return nil, err
 	}
 	if p == nil {
-		return nil, gqlserver.Errorf(gqlserver.CodeNotFound, "no product with id %s", id)
+		return nil, gqlerr.Errorf(gqlerr.NotFound, "no product with id %s", id)
 	}
 	changes := r.Changes.Subscribe(ctx, p.ID)
 	out := make(chan *core.Product)

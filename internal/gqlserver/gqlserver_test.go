@@ -1,0 +1,44 @@
+package gqlserver_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/subgraphs/product"
+	"github.com/onlinemart/mart/subgraphs/product/graph"
+)
+
+// A service that forgets to guard a mutation or subscription, or guards a
+// field that does not exist, does not start.
+func TestEveryMutationAndSubscriptionNeedsARule(t *testing.T) {
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}})
+	cases := map[string]auth.Rules{
+		"no access rule for Mutation.createProduct": {},
+		"no access rule for Subscription.productChanged": {
+			"Mutation.createProduct": auth.Public, "Mutation.updateProduct": auth.Public, "Mutation.archiveProduct": auth.Public,
+		},
+		"access rule for unknown root field Mutation.deleteEverything": withExtra(product.Access, "Mutation.deleteEverything"),
+	}
+	for want, rules := range cases {
+		got := func() (msg string) {
+			defer func() { msg = fmt.Sprint(recover()) }()
+			gqlserver.New(schema, gqlserver.Options{Access: rules})
+			return ""
+		}()
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q, want it to mention %q", got, want)
+		}
+	}
+	gqlserver.New(schema, gqlserver.Options{Access: product.Access}) // complete rules start fine
+}
+
+func withExtra(rules auth.Rules, key string) auth.Rules {
+	out := auth.Rules{key: auth.Public}
+	for k, v := range rules {
+		out[k] = v
+	}
+	return out
+}
