@@ -39,7 +39,7 @@ type productPayload struct {
 func create(t *testing.T, sys *systemtest.System, input map[string]any) productPayload {
 	t.Helper()
 	var out struct{ CreateProduct productPayload }
-	sys.MustQuery(t, createProduct, map[string]any{"input": input}, &out)
+	sys.Admin(t).MustQuery(t, createProduct, map[string]any{"input": input}, &out)
 	return out.CreateProduct
 }
 
@@ -176,7 +176,7 @@ func TestUpdateAndArchive(t *testing.T) {
 	p := create(t, sys, map[string]any{"sku": "LAMP-1", "name": "Lamp", "price": map[string]any{"amount": 5000, "currency": "USD"}}).Product
 
 	var upd struct{ UpdateProduct productPayload }
-	sys.MustQuery(t, `mutation($input: UpdateProductInput!) { updateProduct(input: $input) {
+	sys.Admin(t).MustQuery(t, `mutation($input: UpdateProductInput!) { updateProduct(input: $input) {
 		product { id name price { amount currency } category } userErrors { field message code } } }`,
 		map[string]any{"input": map[string]any{"id": p.ID, "name": "Desk lamp", "price": map[string]any{"amount": 4500, "currency": "USD"}}}, &upd)
 	if got := upd.UpdateProduct.Product; got == nil || got.Name != "Desk lamp" || got.Price.Amount != 4500 {
@@ -185,7 +185,7 @@ func TestUpdateAndArchive(t *testing.T) {
 
 	var arch struct{ ArchiveProduct productPayload }
 	for range 2 { // archiving twice is not an error
-		sys.MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id active } userErrors { code } } }`,
+		sys.Admin(t).MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id active } userErrors { code } } }`,
 			map[string]any{"id": p.ID}, &arch)
 		if arch.ArchiveProduct.Product == nil || arch.ArchiveProduct.Product.Active {
 			t.Fatalf("archiveProduct: %+v", arch.ArchiveProduct)
@@ -197,7 +197,7 @@ func TestUpdateAndArchive(t *testing.T) {
 		t.Errorf("archived product listed as active: %+v", c)
 	}
 
-	sys.MustQuery(t, `mutation { archiveProduct(input: {id: "0193c1d4-0000-7000-8000-000000000001"}) { product { id } userErrors { field code } } }`, nil, &arch)
+	sys.Admin(t).MustQuery(t, `mutation { archiveProduct(input: {id: "0193c1d4-0000-7000-8000-000000000001"}) { product { id } userErrors { field code } } }`, nil, &arch)
 	if errs := arch.ArchiveProduct.UserErrors; len(errs) != 1 || errs[0].Code != "NOT_FOUND" {
 		t.Errorf("unknown id: %+v", arch.ArchiveProduct)
 	}

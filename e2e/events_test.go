@@ -24,13 +24,14 @@ func TestProductEventsReachKafka(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, sys.RouterURL, strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	req.Header.Set("Authorization", "Bearer "+sys.Admin(t).Token)
 	var created struct{ CreateProduct productPayload }
 	if r := systemtest.Do(t, req, &created); len(r.Errors) > 0 || created.CreateProduct.Product == nil {
 		t.Fatalf("create: %+v %+v", r.Errors, created)
 	}
 	id := created.CreateProduct.Product.ID
-	sys.MustQuery(t, `mutation($id: ID!) { updateProduct(input: {id: $id, name: "Steel kettle"}) { product { id } } }`, map[string]any{"id": id}, nil)
-	sys.MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id } } }`, map[string]any{"id": id}, nil)
+	sys.Admin(t).MustQuery(t, `mutation($id: ID!) { updateProduct(input: {id: $id, name: "Steel kettle"}) { product { id } } }`, map[string]any{"id": id}, nil)
+	sys.Admin(t).MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id } } }`, map[string]any{"id": id}, nil)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(sys.Brokers...), kgo.ConsumeTopics(events.Topic("product")),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

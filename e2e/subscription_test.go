@@ -92,7 +92,7 @@ func TestProductChangedSubscriptionThroughRouter(t *testing.T) {
 	// for the new one.
 	updated := false
 	for price := 2100; !updated && price < 3000; price += 100 {
-		sys.MustQuery(t, `mutation($id: ID!, $amount: Int!) { updateProduct(input: {id: $id, price: {amount: $amount, currency: "USD"}}) { product { id } } }`,
+		sys.Admin(t).MustQuery(t, `mutation($id: ID!, $amount: Int!) { updateProduct(input: {id: $id, price: {amount: $amount, currency: "USD"}}) { product { id } } }`,
 			map[string]any{"id": p.ID, "amount": price}, nil)
 		deadline := time.After(2 * time.Second)
 		for !updated {
@@ -111,7 +111,7 @@ func TestProductChangedSubscriptionThroughRouter(t *testing.T) {
 	if !updated {
 		t.Fatal("no price change arrived on the subscription")
 	}
-	sys.MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id } } }`, map[string]any{"id": p.ID}, nil)
+	sys.Admin(t).MustQuery(t, `mutation($id: ID!) { archiveProduct(input: {id: $id}) { product { id } } }`, map[string]any{"id": p.ID}, nil)
 	for {
 		select {
 		case n, ok := <-got:

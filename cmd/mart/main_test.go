@@ -138,6 +138,8 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	t.Setenv("MART_ROUTER_ADDR", "127.0.0.1:0")
 	t.Setenv("MART_SUPERGRAPH_CONFIG", "../../supergraph.yaml")
 	t.Setenv("MART_LOG_LEVEL", "warn")
+	t.Setenv("MART_ADMIN_EMAIL", systemtest.AdminEmail)
+	t.Setenv("MART_ADMIN_PASSWORD", systemtest.AdminPassword)
 	for _, name := range config.ServiceNames() {
 		up := strings.ToUpper(name)
 		t.Setenv("MART_"+up+"_ADDR", "127.0.0.1:0")

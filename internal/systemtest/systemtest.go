@@ -33,6 +33,9 @@ type System struct {
 	Services  map[string]string // service name → its own /graphql URL
 	Brokers   []string          // Kafka bootstrap addresses
 	Databases map[string]string // service name → database URL
+
+	adminOnce  sync.Once
+	adminToken string
 }
 
 // RepoRoot returns the repository's root directory.
@@ -41,8 +44,21 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// The admin every system starts with.
+const (
+	AdminEmail    = "admin@mart.test"
+	AdminPassword = "admin-password-for-tests"
+)
+
 // Start runs the given targets (default: all) until the test ends.
 func Start(t testing.TB, targets ...string) *System {
+	t.Helper()
+	return StartWith(t, nil, targets...)
+}
+
+// StartWith is Start with environment variables set on top of the test
+// defaults, e.g. a short MART_ACCESS_TOKEN_TTL.
+func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *System {
 	t.Helper()
 	if len(targets) == 0 {
 		targets = []string{"all"}
@@ -60,6 +76,11 @@ func Start(t testing.TB, targets ...string) *System {
 		"MART_ROUTER_ADDR":       "127.0.0.1:0",
 		"MART_SUPERGRAPH_CONFIG": filepath.Join(RepoRoot(), "supergraph.yaml"),
 		"MART_SHUTDOWN_TIMEOUT":  "5s",
+		"MART_ADMIN_EMAIL":       AdminEmail,
+		"MART_ADMIN_PASSWORD":    AdminPassword,
+	}
+	for k, v := range extraEnv {
+		env[k] = v
 	}
 	sys := &System{Services: map[string]string{}, Brokers: broker.Addrs(), Databases: map[string]string{}}
 	prefix := pgtest.NewName()
@@ -136,21 +157,91 @@ type Error struct {
 // Code returns extensions.code.
 func (e Error) Code() string { s, _ := e.Extensions["code"].(string); return s }
 
-// Query sends a GraphQL operation through the router and decodes the data
-// into out (when not nil). It fails the test on transport problems only;
-// GraphQL errors are returned for the test to judge.
-func (s *System) Query(t testing.TB, query string, vars map[string]any, out any) Response {
+// Client sends GraphQL operations to one endpoint, with a bearer token
+// when it has one.
+type Client struct {
+	URL   string
+	Token string
+}
+
+// Query sends an operation and decodes the data into out (when not nil).
+// It fails the test on transport problems only; GraphQL errors are
+// returned for the test to judge.
+func (c Client) Query(t testing.TB, query string, vars map[string]any, out any) Response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	return Post(t, s.RouterURL, "application/json", body, out)
+	req, _ := http.NewRequest(http.MethodPost, c.URL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return Do(t, req, out)
+}
+
+// MustQuery is Query that fails the test on any GraphQL error.
+func (c Client) MustQuery(t testing.TB, query string, vars map[string]any, out any) {
+	t.Helper()
+	if r := c.Query(t, query, vars, out); len(r.Errors) > 0 {
+		t.Fatalf("query failed: %+v", r.Errors)
+	}
+}
+
+// Query sends an anonymous operation through the router.
+func (s *System) Query(t testing.TB, query string, vars map[string]any, out any) Response {
+	t.Helper()
+	return Client{URL: s.RouterURL}.Query(t, query, vars, out)
 }
 
 // MustQuery is Query that fails the test on any GraphQL error.
 func (s *System) MustQuery(t testing.TB, query string, vars map[string]any, out any) {
 	t.Helper()
-	if r := s.Query(t, query, vars, out); len(r.Errors) > 0 {
-		t.Fatalf("query failed: %+v", r.Errors)
+	Client{URL: s.RouterURL}.MustQuery(t, query, vars, out)
+}
+
+// As returns a client of the router sending token.
+func (s *System) As(token string) Client { return Client{URL: s.RouterURL, Token: token} }
+
+// Login signs in through the router and returns the access token.
+func (s *System) Login(t testing.TB, email, password string) string {
+	t.Helper()
+	var out struct {
+		Login struct {
+			AccessToken *string
+			UserErrors  []struct{ Message string }
+		}
 	}
+	s.MustQuery(t, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken userErrors { message } } }`,
+		map[string]any{"e": email, "p": password}, &out)
+	if out.Login.AccessToken == nil {
+		t.Fatalf("login %s: %+v", email, out.Login.UserErrors)
+	}
+	return *out.Login.AccessToken
+}
+
+// Admin returns a client signed in as the bootstrapped admin.
+func (s *System) Admin(t testing.TB) Client {
+	t.Helper()
+	s.adminOnce.Do(func() { s.adminToken = s.Login(t, AdminEmail, AdminPassword) })
+	return s.As(s.adminToken)
+}
+
+// Customer registers a new customer and returns a client signed in as
+// them, and their id.
+func (s *System) Customer(t testing.TB, email string) (Client, string) {
+	t.Helper()
+	var out struct {
+		Register struct {
+			User        *struct{ ID string }
+			AccessToken *string
+			UserErrors  []struct{ Message string }
+		}
+	}
+	s.MustQuery(t, `mutation($e: String!) { register(input: {email: $e, password: "customer-password", name: "Test Customer"}) {
+		user { id } accessToken userErrors { message } } }`, map[string]any{"e": email}, &out)
+	if out.Register.User == nil || out.Register.AccessToken == nil {
+		t.Fatalf("register %s: %+v", email, out.Register.UserErrors)
+	}
+	return s.As(*out.Register.AccessToken), out.Register.User.ID
 }
 
 // Post sends a raw body to url and decodes the GraphQL response.
