@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/onlinemart/mart/internal/auth"
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
@@ -34,6 +35,7 @@ const (
 	codeQueryLimitExceeded  = "QUERY_LIMIT_EXCEEDED"
 	codeGatewayTimeout      = "GATEWAY_TIMEOUT"
 	codeSubgraphUnavailable = "SUBGRAPH_UNAVAILABLE"
+	codeBadGateway          = "BAD_GATEWAY"
 	codeInternal            = "INTERNAL_SERVER_ERROR"
 )
 
@@ -78,7 +80,7 @@ type gqlRequest struct {
 
 // ServeHTTP serves /graphql: POST with a JSON body, GET for queries, and
 // websocket upgrades for subscriptions (and any operation) over
-// graphql-transport-ws or graphql-ws.
+// graphql-transport-ws or graphql-ws. It also serves /.well-known/jwks.json.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &trackingWriter{ResponseWriter: w}
 	defer func() {
@@ -93,8 +95,19 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	if r.URL.Path != graphqlPath {
+	switch r.URL.Path {
+	case graphqlPath:
+	case jwksPath:
+		rt.serveJWKS(rw, r)
+		return
+	default:
 		writeErrors(rw, http.StatusNotFound, newError(codeNotFound, "no GraphQL endpoint at %s; use %s", r.URL.Path, graphqlPath))
+		return
+	}
+	// Before anything is parsed or planned, so a bad token reaches no
+	// subgraph. This covers the websocket upgrade's header too.
+	if err := rt.authenticate(r.Context(), r.Header.Values("Authorization")); err != nil {
+		auth.Unauthorized(rw, err.Error())
 		return
 	}
 	if isWebsocketUpgrade(r) {

@@ -7,6 +7,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jensneuse/abstractlogger"
+	"github.com/onlinemart/mart/internal/auth"
 	nodev1 "github.com/wundergraph/cosmo/router/gen/proto/wg/cosmo/node/v1"
 	"github.com/wundergraph/graphql-go-tools/execution/engine"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
@@ -38,6 +40,13 @@ type Options struct {
 	MaxRootFields  int
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
+
+	// Verifier checks every bearer token before planning. Nil forwards
+	// tokens unchecked: only for tests of unrelated behaviour.
+	Verifier *auth.Verifier
+	// JWKSURL is the user service's key set, republished at
+	// /.well-known/jwks.json; empty answers 404 there.
+	JWKSURL string
 }
 
 func (o *Options) setDefaults() {
@@ -65,13 +74,15 @@ func (o *Options) setDefaults() {
 // request, HTTP fetches and websocket upgrades alike.
 var forwardedHeaders = []string{"Authorization", "Traceparent", "X-Request-Id"}
 
-// Router serves the supergraph at /graphql. It is an http.Handler, so
-// httptest.NewServer(r) runs one on an ephemeral port.
+// Router serves the supergraph at /graphql and the token keys at
+// /.well-known/jwks.json. It is an http.Handler, so httptest.NewServer(r)
+// runs one on an ephemeral port.
 type Router struct {
-	opts      Options
-	log       *slog.Logger
-	engineLog abstractlogger.Logger
-	engine    *engine.ExecutionEngine
+	opts       Options
+	log        *slog.Logger
+	engineLog  abstractlogger.Logger
+	engine     *engine.ExecutionEngine
+	jwksClient *http.Client
 
 	stopEngine context.CancelFunc // ends the engine's subscriptions and pollers
 
@@ -86,6 +97,9 @@ type Router struct {
 // ctx bounds startup only; the router runs until Close.
 func New(ctx context.Context, opts Options) (*Router, error) {
 	opts.setDefaults()
+	if opts.Verifier == nil {
+		opts.Logger.Warn("router: no token verifier; bearer tokens reach the subgraphs unchecked")
+	}
 	rc, err := composeRouterConfig(ctx, opts.Subgraphs)
 	if err != nil {
 		return nil, err
@@ -122,6 +136,9 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		AttachServiceNameToErrorExtensions: true,
 		DefaultErrorExtensionCode:          codeInternal,
 		MaxSubscriptionFetchTimeout:        opts.RequestTimeout,
+		// The engine calls this without a nil check when a subscription's
+		// subgraph stream cannot start: left unset, that crashes the router.
+		AsyncErrorWriter: subscriptionErrorWriter{log: opts.Logger},
 		// A null that breaks a non-null field is a consequence of an error
 		// already reported (subgraph down, entity not found); report it in
 		// extensions.valueCompletion, as Apollo's router does, rather than
@@ -137,6 +154,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		log:        opts.Logger,
 		engineLog:  engineLog,
 		engine:     eng,
+		jwksClient: &http.Client{Timeout: 5 * time.Second},
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},
 	}, nil
@@ -161,6 +179,19 @@ func (rt *Router) Close() error {
 	rt.stopEngine()
 	rt.wsDone.Wait()
 	return nil
+}
+
+// subscriptionErrorWriter reports a subscription whose subgraph stream could
+// not start: the subgraph is down or refused the upgrade (it verifies the
+// token too).
+type subscriptionErrorWriter struct{ log *slog.Logger }
+
+func (e subscriptionErrorWriter) WriteError(ctx *resolve.Context, err error, _ *resolve.GraphQLResponse, w io.Writer) {
+	e.log.WarnContext(ctx.Context(), "subscription could not start", "error", err)
+	_, _ = w.Write(mustMarshal(engineResponse{Errors: []gqlError{newError(codeSubgraphUnavailable, "the subgraph serving this subscription is unavailable")}}))
+	if f, ok := w.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
 }
 
 // prepareDataSources names each data source after its subgraph, so engine

@@ -46,19 +46,21 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 
 	// The engine sends this request's headers on every subgraph upgrade
 	// (through the header templates). Browsers cannot set headers on a
-	// websocket, so the token travels in connection_init; copy it here. The
-	// copy is ours to change and outlives the hijacked request's context.
+	// websocket, so the token travels in connection_init; the gate verifies
+	// it and copies it here. The copy is ours to change and outlives the
+	// hijacked request's context.
 	upstream := r.Clone(context.WithoutCancel(r.Context()))
-	initFunc := func(ctx context.Context, payload websocket.InitPayload) (context.Context, error) {
-		if auth := payload.Authorization(); auth != "" {
-			upstream.Header.Set("Authorization", auth)
-		}
-		return ctx, nil
-	}
 
 	protocol := websocket.Protocol(hs.Protocol)
 	if protocol == websocket.ProtocolUndefined {
 		protocol = websocket.DefaultProtocol
+	}
+	gate := &tokenGate{
+		TransportClient: websocket.NewClient(rt.engineLog, conn),
+		ctx:             r.Context(),
+		rt:              rt,
+		protocol:        protocol,
+		upstream:        upstream.Header,
 	}
 	pool := subscription.NewExecutorV2Pool(rt.engine, subscription.NewInitialHttpRequestContext(upstream))
 	done := make(chan bool)
@@ -66,7 +68,7 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	// Handle blocks until the client goes away or Close closes conn.
 	websocket.Handle(done, errc, conn, pool,
 		websocket.WithProtocol(protocol),
-		websocket.WithInitFunc(initFunc),
+		websocket.WithCustomClient(gate),
 		websocket.WithLogger(rt.engineLog),
 	)
 	select {

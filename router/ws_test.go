@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +163,29 @@ func TestCloseStopsSubscriptions(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+func TestSubscriptionRefusedBySubgraph(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A subgraph that refuses the upgrade, as ours do for a token they reject.
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	}))
+	defer refusing.Close()
+	g := startGraph(t, func(o *Options) { o.Subgraphs[0].RoutingURL = refusing.URL + "/graphql" })
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p1") { id } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: sub}); err != nil {
+		t.Fatal(err)
+	}
+	m := readUntil(ctx, t, c, "next", "error")
+	if !strings.Contains(string(m.Payload), codeSubgraphUnavailable) {
+		t.Fatalf("got %s %s", m.Type, m.Payload)
+	}
+	// The router is still up.
+	if res := postQuery(t, g.server, `{ product(id: "p1") { id } }`, nil); res.status != http.StatusOK {
+		t.Fatalf("router after the refused subscription: %d %s", res.status, res.body)
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/httpserver"
 	"github.com/onlinemart/mart/internal/kafka"
@@ -139,10 +141,19 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 	if err != nil {
 		return err
 	}
+	if cfg.Auth.JWKSURL == "" {
+		// The keys live with the user service, wherever the router finds it.
+		for _, sg := range subgraphs {
+			if sg.Name == "user" {
+				jwks = strings.TrimSuffix(sg.RoutingURL, "/graphql") + "/.well-known/jwks.json"
+			}
+		}
+	}
 	rt, err := router.New(ctx, router.Options{
 		Subgraphs: subgraphs, MaxBodyBytes: cfg.Router.MaxBodyBytes, MaxDepth: cfg.Router.MaxDepth,
 		MaxAliases: cfg.Router.MaxAliases, MaxRootFields: cfg.Router.MaxRootFields,
 		RequestTimeout: cfg.Router.RequestTimeout, Logger: log.With("component", "router"),
+		Verifier: auth.NewVerifier(jwks, cfg.Auth.Issuer, cfg.Auth.Audience), JWKSURL: jwks,
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
@@ -150,6 +161,7 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 	defer rt.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", rt)
+	mux.Handle("GET /.well-known/jwks.json", rt)
 	srv := &httpserver.Server{Name: "router", Addr: cfg.Router.Addr, Handler: mux, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log}
 	addr, err := srv.Listen()
 	if err != nil {
