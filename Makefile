@@ -10,7 +10,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: build ## run the whole system in one process (needs Postgres; Kafka is embedded)
-	./bin/mart serve
+	MART_ADMIN_EMAIL=$${MART_ADMIN_EMAIL:-admin@mart.local} MART_ADMIN_PASSWORD=$${MART_ADMIN_PASSWORD:-change-me-admin} ./bin/mart serve
 
 build: ## build bin/mart
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mart ./cmd/mart

@@ -7,5 +7,5 @@ import "embed"
 
 // FS holds every migration, one folder per migration set.
 //
-//go:embed platform product
+//go:embed platform product user
 var FS embed.FS

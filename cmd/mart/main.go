@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args, stderr)
 	case "compose":
 		return compose(ctx, args, stdout, stderr)
+	case "admin":
+		return adminCommand(ctx, args, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mart", versionString())
 		return nil
@@ -72,6 +74,9 @@ Usage:
   mart compose [--config supergraph.yaml] [--out schema/supergraph.graphql]
         Compose the subgraph schemas into the supergraph and write it; prints
         every composition error and exits non-zero when composition fails.
+  mart admin create --email EMAIL [--name NAME]
+        Make sure an ADMIN with this email exists: create it (password read
+        from the terminal, or one line of stdin) or promote the existing account.
   mart version
         Print the version.
 

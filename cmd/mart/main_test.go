@@ -162,13 +162,16 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 		stop()
 		t.Fatalf("no router address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
+	sys := &systemtest.System{RouterURL: url}
+	admin := sys.Admin(t) // the admin from MART_ADMIN_EMAIL, signed in through the router
 	for i := range 3 {
-		body := fmt.Sprintf(`{"query":"mutation { createProduct(input: {sku: \"NEW-%d\", name: \"First steps\", price: {amount: 100, currency: \"USD\"}}) { product { id } userErrors { message } } }"}`, i)
 		var out struct {
 			CreateProduct struct{ Product *struct{ ID string } }
 		}
-		if r := systemtest.Post(t, url, "application/json", []byte(body), &out); len(r.Errors) > 0 || out.CreateProduct.Product == nil {
-			t.Fatalf("create: %+v %+v", r.Errors, out)
+		admin.MustQuery(t, `mutation($sku: String!) { createProduct(input: {sku: $sku, name: "First steps", price: {amount: 100, currency: "USD"}}) { product { id } } }`,
+			map[string]any{"sku": fmt.Sprintf("NEW-%d", i)}, &out)
+		if out.CreateProduct.Product == nil {
+			t.Fatalf("create: %+v", out)
 		}
 	}
 	var page struct {

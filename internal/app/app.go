@@ -24,10 +24,12 @@ import (
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/router"
 	"github.com/onlinemart/mart/subgraphs/product"
+	"github.com/onlinemart/mart/subgraphs/user"
 )
 
 // Services are the subgraph services this build contains, by target name.
 var Services = map[string]service.Spec{
+	user.Spec.Name:    user.Spec,
 	product.Spec.Name: product.Spec,
 }
 

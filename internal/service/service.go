@@ -55,6 +55,9 @@ type Parts struct {
 	Access  auth.Rules
 	Workers []Worker                // event consumers and background loops
 	Routes  map[string]http.Handler // more HTTP routes, e.g. "GET /.well-known/jwks.json"
+	// Verifier checks access tokens; nil means fetching the keys from the
+	// user service. The user service sets its own: it holds the keys.
+	Verifier *auth.Verifier
 }
 
 // Worker is a long-running part of a service, such as an event consumer.
@@ -113,7 +116,10 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 
 	// Zero trust: the service verifies tokens itself, whatever the router did.
-	verifier := auth.NewVerifier(o.JWKSURL, o.Config.Auth.Issuer, o.Config.Auth.Audience)
+	verifier := parts.Verifier
+	if verifier == nil {
+		verifier = auth.NewVerifier(o.JWKSURL, o.Config.Auth.Issuer, o.Config.Auth.Audience)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", auth.Middleware(verifier, log,
 		gqlserver.New(parts.Schema, gqlserver.Options{Logger: log, Access: parts.Access})))
