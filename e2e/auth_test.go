@@ -48,7 +48,9 @@ func TestSessionLifecycle(t *testing.T) {
 	}
 	ada := sys.As(*login.Login.AccessToken)
 
-	var me struct{ Me *struct{ ID, Email, Role string } }
+	var me struct {
+		Me *struct{ ID, Email, Role string }
+	}
 	ada.MustQuery(t, `{ me { id email role } }`, nil, &me)
 	if me.Me == nil || me.Me.ID != reg.Register.User.ID || me.Me.Role != "CUSTOMER" {
 		t.Fatalf("me: %+v", me.Me)
@@ -73,7 +75,9 @@ func TestSessionLifecycle(t *testing.T) {
 
 	var login2 struct{ Login tokens }
 	sys.MustQuery(t, `mutation { login(input: {email: "ada@example.com", password: "analytical-engine"}) { `+tokenFields+` } }`, nil, &login2)
-	var logout struct{ Logout struct{ UserErrors []userError } }
+	var logout struct {
+		Logout struct{ UserErrors []userError }
+	}
 	sys.MustQuery(t, `mutation($t: String!) { logout(input: {refreshToken: $t}) { userErrors { code } } }`, map[string]any{"t": *login2.Login.RefreshToken}, &logout)
 	if len(logout.Logout.UserErrors) != 0 {
 		t.Fatalf("logout: %+v", logout)
@@ -197,7 +201,9 @@ func TestRouterServesTheJWKS(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var set struct{ Keys []struct{ Kid, Kty, Crv, Alg string } }
+	var set struct {
+		Keys []struct{ Kid, Kty, Crv, Alg string }
+	}
 	if err := json.Unmarshal(body, &set); err != nil || resp.StatusCode != http.StatusOK || len(set.Keys) == 0 {
 		t.Fatalf("jwks: %d %s", resp.StatusCode, body)
 	}
@@ -243,14 +249,18 @@ func TestBadRegistrationsWriteNothing(t *testing.T) {
 	}
 	// A SQL-looking name is just a name, stored as typed.
 	const bobby = "Robert'); DROP TABLE users;--"
-	var reg struct{ Register struct{ User *struct{ Name string } } }
+	var reg struct {
+		Register struct{ User *struct{ Name string } }
+	}
 	sys.MustQuery(t, `mutation($n: String!) { register(input: {email: "bobby@example.com", password: "long-enough-pw", name: $n}) { user { name } } }`,
 		map[string]any{"n": bobby}, &reg)
 	if reg.Register.User == nil || reg.Register.User.Name != bobby {
 		t.Fatalf("register bobby: %+v", reg.Register)
 	}
 	var users struct {
-		Users struct{ Edges []struct{ Node struct{ Email string } } }
+		Users struct {
+			Edges []struct{ Node struct{ Email string } }
+		}
 	}
 	sys.Admin(t).MustQuery(t, `{ users(first: 100) { edges { node { email } } } }`, nil, &users)
 	if len(users.Users.Edges) != 2 {
