@@ -141,7 +141,7 @@ func TestDuplicateEventChangesStateOnce(t *testing.T) {
 	e.produce(first, first) // the same ce_id twice, as after a relay crash
 	e.produce(event(t, "p1", &productv1.ProductUpdated{Product: &productv1.Product{Id: "p1", Name: "Desk lamp"}}))
 
-	waitFor(t, "the update to be handled", func() bool {
+	testrun.WaitFor(t, "the update to be handled", func() bool {
 		return e.handled(&productv1.ProductUpdated{}, inbox.OutcomeHandled) == 1
 	})
 	if got := e.handled(&productv1.ProductCreated{}, inbox.OutcomeDuplicate); got != 1 {
@@ -172,11 +172,11 @@ func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 		event(t, "p1", &productv1.ProductArchived{ProductId: "p1"}), // known type without handler: skipped
 		event(t, "p1", created("p1", "Lamp")))
 
-	waitFor(t, "the good record to be applied", func() bool {
+	testrun.WaitFor(t, "the good record to be applied", func() bool {
 		return e.count(`SELECT count(*) FROM products WHERE id = 'p1'`) == 1
 	})
 	dlq := events.DLQTopic(e.group)
-	waitFor(t, "two records in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 2 })
+	testrun.WaitFor(t, "two records in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 2 })
 
 	for i, want := range []*kgo.Record{garbage, unknown} {
 		got := kafkatest.ReadTopic(t, e.brokers, dlq)[i]
@@ -235,7 +235,7 @@ func TestFailingHandlerIsRetriedAndAppliedOnce(t *testing.T) {
 	})
 	e.produce(event(t, "p1", created("p1", "Lamp")))
 
-	waitFor(t, "the event to be handled", func() bool {
+	testrun.WaitFor(t, "the event to be handled", func() bool {
 		return e.handled(&productv1.ProductCreated{}, inbox.OutcomeHandled) == 1
 	})
 	if n := attempts.Load(); n != 3 {
@@ -262,14 +262,14 @@ func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 	bad := event(t, "p1", &productv1.ProductArchived{ProductId: "p1"})
 	e.produce(bad, event(t, "p1", created("p1", "Lamp")))
 
-	waitFor(t, "the record after the failing one to be applied", func() bool {
+	testrun.WaitFor(t, "the record after the failing one to be applied", func() bool {
 		return e.count(`SELECT count(*) FROM products WHERE id = 'p1'`) == 1
 	})
 	if n := attempts.Load(); n != 3 {
 		t.Errorf("handler attempts = %d, want 3", n)
 	}
 	dlq := events.DLQTopic(e.group)
-	waitFor(t, "one record in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 1 })
+	testrun.WaitFor(t, "one record in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 1 })
 	got := kafkatest.ReadTopic(t, e.brokers, dlq)[0]
 	h := headers(got)
 	if id, _ := headerValue(bad, events.HeaderID); h[events.HeaderID] != id {
@@ -318,24 +318,11 @@ func TestShutdownFinishesInFlightHandlerAndCommits(t *testing.T) {
 		})
 	})
 	e.produce(event(t, "p2", created("p2", "Chair")))
-	waitFor(t, "the next event to be handled", func() bool {
+	testrun.WaitFor(t, "the next event to be handled", func() bool {
 		return e.count(`SELECT count(*) FROM products WHERE id = 'p2'`) == 1
 	})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("restarted consumer was handed %d events, want only the new one", n)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline: how long things take is not what these tests check.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -8,19 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline: how long things take is not what these tests check.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // advisoryLocks counts the advisory locks held in the test database: the
 // relay lock is the only one once migrations are done.
 func (e *env) advisoryLocks() int {

@@ -112,7 +112,7 @@ func (e *env) pending() int {
 
 func (e *env) waitDrained() {
 	e.t.Helper()
-	waitFor(e.t, "the outbox to be empty", func() bool { return e.pending() == 0 })
+	testrun.WaitFor(e.t, "the outbox to be empty", func() bool { return e.pending() == 0 })
 }
 
 func (e *env) published() []decoded {
@@ -161,10 +161,10 @@ func TestCommittedChangeIsPublishedOnceWithEnvelope(t *testing.T) {
 	ctx := events.WithTraceparent(context.Background(), tp)
 	before := time.Now()
 
-	waitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
+	testrun.WaitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
 	msg := created("p1", "Lamp")
 	e.change(ctx, "p1", msg, false)
-	waitFor(t, "the event to be published", func() bool { return kafkatest.Count(t, e.brokers, topic) == 1 })
+	testrun.WaitFor(t, "the event to be published", func() bool { return kafkatest.Count(t, e.brokers, topic) == 1 })
 	e.waitDrained()
 
 	got := e.published()
@@ -192,7 +192,7 @@ func TestPollingPublishesWithoutNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.relay(outbox.Options{PollInterval: 50 * time.Millisecond}, nil)
-	waitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
+	testrun.WaitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
 
 	e.change(context.Background(), "p1", created("p1", "Lamp"), false)
 	e.waitDrained()
@@ -255,7 +255,7 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	adm := kadm.NewClient(kafkatest.Client(t, e.brokers))
-	waitFor(t, "the group to commit past both copies", func() bool {
+	testrun.WaitFor(t, "the group to commit past both copies", func() bool {
 		return committed(t, adm, group) == 2
 	})
 	var applied int
@@ -317,7 +317,7 @@ func TestOneActiveRelayAndStandbyTakesOver(t *testing.T) {
 	ctx := context.Background()
 	var byFirst, bySecond atomic.Int64
 	stopFirst := e.relay(outbox.Options{}, func(n int) error { byFirst.Add(int64(n)); return nil })
-	waitFor(t, "the first relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
+	testrun.WaitFor(t, "the first relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
 	e.relay(outbox.Options{}, func(n int) error { bySecond.Add(int64(n)); return nil })
 
 	for i := range 20 {
@@ -347,7 +347,7 @@ func TestOneActiveRelayAndStandbyTakesOver(t *testing.T) {
 func TestRelayRecoversFromLostDatabaseConnection(t *testing.T) {
 	e := newEnv(t)
 	e.relay(outbox.Options{}, nil)
-	waitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
+	testrun.WaitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
 
 	// Kill the relay's own connection (the lock and LISTEN go with it).
 	if _, err := e.db.DB.Exec(`SELECT pg_terminate_backend(l.pid) FROM pg_locks l
@@ -359,7 +359,7 @@ func TestRelayRecoversFromLostDatabaseConnection(t *testing.T) {
 	if n := kafkatest.Count(t, e.brokers, topic); n != 1 {
 		t.Fatalf("published %d events, want 1", n)
 	}
-	waitFor(t, "the relay to hold its lock again", func() bool { return e.advisoryLocks() == 1 })
+	testrun.WaitFor(t, "the relay to hold its lock again", func() bool { return e.advisoryLocks() == 1 })
 }
 
 func TestRelayRetriesUntilKafkaIsUp(t *testing.T) {
@@ -382,7 +382,7 @@ func TestRelayRetriesUntilKafkaIsUp(t *testing.T) {
 	e.relayWith(context.Background(), cl, outbox.Options{}, nil)
 	e.change(context.Background(), "p1", created("p1", "Lamp"), false)
 
-	waitFor(t, "a failed publish attempt", func() bool {
+	testrun.WaitFor(t, "a failed publish attempt", func() bool {
 		return testrun.Counter(t, "mart_outbox_relay_errors_total", map[string]string{"database": db.Name}) >= 1
 	})
 	if e.pending() != 1 {

@@ -8,6 +8,11 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/gqlerr"
 )
 
 // Max is the largest page a client may ask for; Default applies when the
@@ -45,8 +50,8 @@ func Decode(s string) (*Cursor, error) {
 	}
 	ts, id, ok := strings.Cut(string(raw), "|")
 	t, err := time.Parse(time.RFC3339Nano, ts)
-	if !ok || err != nil || id == "" {
-		return nil, ErrBadCursor
+	if _, uerr := uuid.Parse(id); !ok || err != nil || uerr != nil {
+		return nil, ErrBadCursor // ids are UUIDs everywhere
 	}
 	return &Cursor{Time: t, ID: id}, nil
 }
@@ -60,4 +65,58 @@ func Size(first *int) (int, error) {
 		return 0, ErrBadSize
 	}
 	return *first, nil
+}
+
+// Request is a connection's validated first and after arguments.
+type Request struct {
+	Size  int
+	After *Cursor // nil: from the start
+}
+
+// Parse reads a connection's first and after arguments. Its errors are
+// client errors (BAD_USER_INPUT).
+func Parse(first *int, after *string) (Request, error) {
+	size, err := Size(first)
+	if err != nil {
+		return Request{}, gqlerr.New(gqlerr.BadUserInput, err.Error())
+	}
+	var cur *Cursor
+	if after != nil {
+		if cur, err = Decode(*after); err != nil {
+			return Request{}, gqlerr.New(gqlerr.BadUserInput, err.Error())
+		}
+	}
+	return Request{Size: size, After: cur}, nil
+}
+
+// Edges turns a page of nodes into edges with cursors, and returns the
+// last cursor (nil for an empty page) for pageInfo.endCursor.
+func Edges[N, E any](nodes []N, cursor func(N) string, edge func(node N, cursor string) E) ([]E, *string) {
+	edges := make([]E, len(nodes))
+	var end *string
+	for i, n := range nodes {
+		c := cursor(n)
+		edges[i], end = edge(n, c), &c
+	}
+	return edges, end
+}
+
+// Keyset narrows q to the requested page of a list ordered newest first
+// by (created_at, id), both indexed: rows after the cursor, and one more
+// than the page holds, to learn whether another page follows.
+func (r Request) Keyset(q *bun.SelectQuery) *bun.SelectQuery {
+	q = q.OrderExpr("created_at DESC, id DESC").Limit(int64(r.Size) + 1)
+	if r.After != nil {
+		q = q.Where("(created_at, id) < (?, ?)", r.After.Time, r.After.ID)
+	}
+	return q
+}
+
+// Trim drops the extra row Keyset asked for and reports whether it was
+// there.
+func Trim[N any](rows []N, r Request) ([]N, bool) {
+	if len(rows) > r.Size {
+		return rows[:r.Size], true
+	}
+	return rows, false
 }

@@ -62,3 +62,16 @@ func Counter(t testing.TB, name string, labels map[string]string) float64 {
 	}
 	return 0
 }
+
+// WaitFor polls cond until it holds, failing the test after a generous
+// deadline: how long things take is not what tests check.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+
+	"github.com/onlinemart/mart/internal/gqlerr"
 )
 
 // UserError is one expected failure: which input field, what, and a code.
@@ -49,4 +52,14 @@ func (c *Code) UnmarshalGQL(v any) error {
 	}
 	*c = Code(s)
 	return nil
+}
+
+// AsError turns user errors about arguments (which, unlike mutation input,
+// have no payload to carry them) into one BAD_USER_INPUT error.
+func AsError(errs []UserError) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Message
+	}
+	return gqlerr.New(gqlerr.BadUserInput, strings.Join(msgs, "; "))
 }

@@ -83,17 +83,10 @@ type Page struct {
 // Cursor returns the cursor of p within a listing.
 func Cursor(p *Product) string { return page.Cursor{Time: p.CreatedAt, ID: p.ID}.Encode() }
 
-// List returns up to first products after the cursor, newest first.
-func (c *Catalog) List(ctx context.Context, first int, after string, f Filter) (*Page, error) {
-	cur, err := page.Decode(after)
-	if err != nil {
-		return nil, err
-	}
+// List returns a page of products, newest first.
+func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
 	var ps []*Product
-	q := c.db.NewSelect().Model(&ps).OrderExpr("created_at DESC, id DESC").Limit(int64(first) + 1)
-	if cur != nil {
-		q.Where("(created_at, id) < (?, ?)", cur.Time, cur.ID)
-	}
+	q := req.Keyset(c.db.NewSelect().Model(&ps))
 	if f.Search != nil && *f.Search != "" {
 		q.Where("search @@ websearch_to_tsquery('english', ?)", *f.Search)
 	}
@@ -112,11 +105,8 @@ func (c *Catalog) List(ctx context.Context, first int, after string, f Filter) (
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	pg := &Page{Products: ps}
-	if len(ps) > first {
-		pg.Products, pg.HasNextPage = ps[:first], true
-	}
-	return pg, nil
+	ps, more := page.Trim(ps, req)
+	return &Page{Products: ps, HasNextPage: more}, nil
 }
 
 // Create adds a product. Bad input or a taken SKU comes back as user

@@ -36,37 +36,23 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*core.Product, 
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string, filter *core.Filter) (*ProductConnection, error) {
-	n, err := page.Size(first)
+	req, err := page.Parse(first, after)
 	if err != nil {
-		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
+		return nil, err
 	}
 	var f core.Filter
 	if filter != nil {
 		f = *filter
 		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%s", errs[0].Message)
+			return nil, usererror.AsError(errs)
 		}
 	}
-	var cursor string
-	if after != nil {
-		cursor = *after
-	}
-	pg, err := r.Catalog.List(ctx, n, cursor, f)
-	if err == page.ErrBadCursor {
-		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
-	}
+	pg, err := r.Catalog.List(ctx, req, f)
 	if err != nil {
 		return nil, err
 	}
-	conn := &ProductConnection{Edges: make([]ProductEdge, len(pg.Products)), PageInfo: &PageInfo{HasNextPage: pg.HasNextPage}}
-	for i, p := range pg.Products {
-		conn.Edges[i] = ProductEdge{Node: p, Cursor: core.Cursor(p)}
-	}
-	if len(pg.Products) > 0 {
-		end := conn.Edges[len(conn.Edges)-1].Cursor
-		conn.PageInfo.EndCursor = &end
-	}
-	return conn, nil
+	edges, end := page.Edges(pg.Products, core.Cursor, func(p *core.Product, c string) ProductEdge { return ProductEdge{Node: p, Cursor: c} })
+	return &ProductConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
 }
 
 // ProductChanged is the resolver for the productChanged field.

@@ -503,20 +503,10 @@ type Page struct {
 // Cursor returns the cursor of u within a listing.
 func Cursor(u *User) string { return page.Cursor{Time: u.CreatedAt, ID: u.ID}.Encode() }
 
-// List returns up to first users after the cursor, newest first.
-func (a *Accounts) List(ctx context.Context, first int, after string, f Filter) (*Page, error) {
-	cur, err := page.Decode(after)
-	if err != nil {
-		return nil, err
-	}
+// List returns a page of users, newest first.
+func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
 	var us []*User
-	q := a.db.NewSelect().Model(&us).OrderExpr("created_at DESC, id DESC").Limit(int64(first) + 1)
-	if cur != nil {
-		if _, err := uuid.Parse(cur.ID); err != nil {
-			return nil, page.ErrBadCursor
-		}
-		q.Where("(created_at, id) < (?, ?)", cur.Time, cur.ID)
-	}
+	q := req.Keyset(a.db.NewSelect().Model(&us))
 	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
 		pattern := "%" + likeEscaper.Replace(strings.TrimSpace(*f.Search)) + "%"
 		q.Where(`(email ILIKE ? OR name ILIKE ?)`, pattern, pattern)
@@ -527,11 +517,8 @@ func (a *Accounts) List(ctx context.Context, first int, after string, f Filter) 
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	pg := &Page{Users: us}
-	if len(us) > first {
-		pg.Users, pg.HasNextPage = us[:first], true
-	}
-	return pg, nil
+	us, more := page.Trim(us, req)
+	return &Page{Users: us, HasNextPage: more}, nil
 }
 
 // likeEscaper makes a search string match literally in LIKE (whose default

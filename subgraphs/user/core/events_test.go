@@ -68,7 +68,7 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "both registrations to be consumed", func() bool { return contacts() == 2 })
+	testrun.WaitFor(t, "both registrations to be consumed", func() bool { return contacts() == 2 })
 
 	recs := kafkatest.ReadTopic(t, brokers, topic)
 	if len(recs) != 2 {
@@ -97,24 +97,11 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 	if err := cl.ProduceSync(ctx, again).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the redelivery to be skipped", func() bool {
+	testrun.WaitFor(t, "the redelivery to be skipped", func() bool {
 		return testrun.Counter(t, "mart_inbox_handled_total", map[string]string{
 			"consumer": group, "type": "mart.user.v1.UserRegistered", "outcome": inbox.OutcomeDuplicate}) == 1
 	})
 	if n := contacts(); n != 2 {
 		t.Errorf("%d contacts applied exactly once, want 2", n)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

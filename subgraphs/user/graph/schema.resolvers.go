@@ -9,7 +9,6 @@ import (
 	"context"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
@@ -102,37 +101,23 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, fi
 	if _, err := auth.Require(ctx, auth.Admin); err != nil {
 		return nil, err
 	}
-	n, err := page.Size(first)
+	req, err := page.Parse(first, after)
 	if err != nil {
-		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
+		return nil, err
 	}
 	var f core.Filter
 	if filter != nil {
 		f = *filter
 		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%s", errs[0].Message)
+			return nil, usererror.AsError(errs)
 		}
 	}
-	var cursor string
-	if after != nil {
-		cursor = *after
-	}
-	pg, err := r.Accounts.List(ctx, n, cursor, f)
-	if err == page.ErrBadCursor {
-		return nil, gqlerr.Errorf(gqlerr.BadUserInput, "%v", err)
-	}
+	pg, err := r.Accounts.List(ctx, req, f)
 	if err != nil {
 		return nil, err
 	}
-	conn := &UserConnection{Edges: make([]UserEdge, len(pg.Users)), PageInfo: &PageInfo{HasNextPage: pg.HasNextPage}}
-	for i, u := range pg.Users {
-		conn.Edges[i] = UserEdge{Node: u, Cursor: core.Cursor(u)}
-	}
-	if len(pg.Users) > 0 {
-		end := conn.Edges[len(conn.Edges)-1].Cursor
-		conn.PageInfo.EndCursor = &end
-	}
-	return conn, nil
+	edges, end := page.Edges(pg.Users, core.Cursor, func(u *core.User, c string) UserEdge { return UserEdge{Node: u, Cursor: c} })
+	return &UserConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
 }
 
 // Mutation returns MutationResolver implementation.
