@@ -42,23 +42,8 @@ func Background(t testing.TB, run func(ctx context.Context) error) (stop func())
 // default Prometheus registry, whose labels include labels; 0 if none.
 func Counter(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
+	if v := series(t, name, labels); len(v) > 0 {
+		return v[0]
 	}
 	return 0
 }
@@ -74,4 +59,40 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// CounterSum adds up every series of counter name whose labels include
+// labels.
+func CounterSum(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	var sum float64
+	for _, v := range series(t, name, labels) {
+		sum += v
+	}
+	return sum
+}
+
+// series returns the values of the counter series matching labels.
+func series(t testing.TB, name string, labels map[string]string) []float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue next
+				}
+			}
+			out = append(out, m.GetCounter().GetValue())
+		}
+	}
+	return out
 }
