@@ -23,14 +23,16 @@ import (
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/router"
+	"github.com/onlinemart/mart/subgraphs/inventory"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/user"
 )
 
 // Services are the subgraph services this build contains, by target name.
 var Services = map[string]service.Spec{
-	user.Spec.Name:    user.Spec,
-	product.Spec.Name: product.Spec,
+	user.Spec.Name:      user.Spec,
+	product.Spec.Name:   product.Spec,
+	inventory.Spec.Name: inventory.Spec,
 }
 
 // Listening reports the address a component listens on.
