@@ -1,0 +1,130 @@
+package payment_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/kafka/kafkatest"
+	"github.com/onlinemart/mart/internal/outbox"
+	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/internal/testrun"
+	commonv1 "github.com/onlinemart/mart/proto/common/v1"
+	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
+	orderv1 "github.com/onlinemart/mart/proto/order/v1"
+	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
+	"github.com/onlinemart/mart/subgraphs/payment"
+	"github.com/onlinemart/mart/subgraphs/payment/core"
+)
+
+// The service as wired by Spec, over a real broker: saga events come in
+// through the inbox (redeliveries included), payment events go out through
+// the outbox relay, one per fact.
+func TestSagaEventsThroughKafka(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	db := pgtest.New(t, "payment")
+	brokers := kafkatest.Start(t)
+	cl := kafkatest.Client(t, brokers)
+	parts, err := payment.Spec.Build(ctx, service.Deps{DB: db.DB, Kafka: cl, Brokers: brokers, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := outbox.NewRelay(db.DB, db.URL, cl, outbox.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range append(parts.Workers, relay) {
+		testrun.Background(t, w.Run)
+	}
+	approvedBefore := testrun.Counter(t, "mart_payment_charges_total", map[string]string{"outcome": core.OutcomeApproved})
+
+	produce := func(recs ...*kgo.Record) {
+		t.Helper()
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(order string) core.Status {
+		var s core.Status
+		_ = db.DB.NewRaw(`SELECT status FROM payments WHERE order_id = ?`, order).Scan(ctx, &s)
+		return s
+	}
+	paid, unpaid, user := newID(), newID(), newID()
+	total := &commonv1.Money{Amount: 2500, Currency: "USD"}
+
+	// The paid order: placed, then its stock reserved, delivered three
+	// times (twice as the same event, once re-sent as a new one).
+	produce(record(t, "order", paid, &orderv1.OrderPlaced{OrderId: paid, UserId: user, Total: total, PaymentToken: core.TokenVisa}))
+	res := record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid})
+	produce(res, res, record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid}))
+	// The unpaid order is cancelled before its stock reservation arrives.
+	produce(record(t, "order", unpaid, &orderv1.OrderPlaced{OrderId: unpaid, UserId: user, Total: total, PaymentToken: core.TokenVisa}),
+		record(t, "order", unpaid, cancelled(unpaid, user)))
+	testrun.WaitFor(t, "the unpaid order's cancellation", func() bool { return status(unpaid) == core.Cancelled })
+	produce(record(t, "inventory", unpaid, &inventoryv1.StockReserved{OrderId: unpaid}))
+
+	topic := events.Topic("payment")
+	testrun.WaitFor(t, "PaymentSucceeded", func() bool { return kafkatest.Count(t, brokers, topic) >= 1 })
+	// Then the paid order is cancelled: the same three deliveries.
+	cancel := record(t, "order", paid, cancelled(paid, user))
+	produce(cancel, cancel, record(t, "order", paid, cancelled(paid, user)))
+	testrun.WaitFor(t, "the refund", func() bool { return status(paid) == core.Refunded })
+	testrun.WaitFor(t, "PaymentRefunded", func() bool { return kafkatest.Count(t, brokers, topic) >= 2 })
+	// Distinct event ids: 5 about the paid order, 3 about the unpaid one.
+	testrun.WaitFor(t, "every event to be handled", func() bool {
+		var n int
+		_ = db.DB.NewRaw(`SELECT count(*) FROM inbox WHERE consumer = 'payment'`).Scan(ctx, &n)
+		return n == 8
+	})
+
+	var got []string
+	for _, r := range kafkatest.ReadTopic(t, brokers, topic) {
+		meta, msg, err := events.Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Key != paid || meta.Source != events.Source("payment") {
+			t.Errorf("%s: key %s source %s, want the paid order, mart/payment", meta.Type, meta.Key, meta.Source)
+		}
+		got = append(got, string(msg.ProtoReflect().Descriptor().Name()))
+		if s, ok := msg.(*paymentv1.PaymentSucceeded); ok && s.GetAmount().GetAmount() != 2500 {
+			t.Errorf("charged %v, want 2500 USD", s.GetAmount())
+		}
+	}
+	if len(got) != 2 || got[0] != "PaymentSucceeded" || got[1] != "PaymentRefunded" {
+		t.Errorf("published %v, want PaymentSucceeded then PaymentRefunded", got)
+	}
+	if n := testrun.Counter(t, "mart_payment_charges_total", map[string]string{"outcome": core.OutcomeApproved}) - approvedBefore; n != 1 {
+		t.Errorf("%v approved charges, want 1", n)
+	}
+	if s := status(unpaid); s != core.Cancelled {
+		t.Errorf("unpaid order's payment is %s, want CANCELLED", s)
+	}
+}
+
+func cancelled(order, user string) *orderv1.OrderStatusChanged {
+	return &orderv1.OrderStatusChanged{OrderId: order, UserId: user,
+		OldStatus: orderv1.Status_STATUS_PENDING, NewStatus: orderv1.Status_STATUS_CANCELLED, Reason: "CUSTOMER_CANCELLED"}
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// record encodes msg as an event of service about key, with a new id.
+func record(t *testing.T, service, key string, msg proto.Message) *kgo.Record {
+	t.Helper()
+	r, err := events.NewRecord(events.Meta{
+		ID: events.NewID(), Source: events.Source(service), Time: time.Now(), Topic: events.Topic(service), Key: key,
+	}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
