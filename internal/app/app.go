@@ -24,6 +24,7 @@ import (
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/router"
 	"github.com/onlinemart/mart/subgraphs/inventory"
+	"github.com/onlinemart/mart/subgraphs/order"
 	"github.com/onlinemart/mart/subgraphs/payment"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/user"
@@ -33,6 +34,7 @@ import (
 var Services = map[string]service.Spec{
 	user.Spec.Name:      user.Spec,
 	product.Spec.Name:   product.Spec,
+	order.Spec.Name:     order.Spec,
 	inventory.Spec.Name: inventory.Spec,
 	payment.Spec.Name:   payment.Spec,
 }

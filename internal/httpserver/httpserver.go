@@ -93,12 +93,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	if err := srv.Shutdown(sctx); err != nil {
+		// Requests still running, or connections that were opened but never
+		// sent one (net/http waits 5s for those): close them.
+		s.Logger.Warn("shutdown: closing connections still open", "component", s.Name, "after", s.ShutdownTimeout)
 		_ = srv.Close()
 	}
 	<-errc
-	return err
+	return nil
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -75,7 +75,7 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 		"KAFKA_BROKERS":          strings.Join(broker.Addrs(), ","),
 		"MART_ROUTER_ADDR":       "127.0.0.1:0",
 		"MART_SUPERGRAPH_CONFIG": filepath.Join(RepoRoot(), "supergraph.yaml"),
-		"MART_SHUTDOWN_TIMEOUT":  "5s",
+		"MART_SHUTDOWN_TIMEOUT":  "3s",
 		"MART_ADMIN_EMAIL":       AdminEmail,
 		"MART_ADMIN_PASSWORD":    AdminPassword,
 	}

@@ -1,0 +1,88 @@
+package core_test
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/kafka"
+	"github.com/onlinemart/mart/internal/kafka/kafkatest"
+	"github.com/onlinemart/mart/internal/testrun"
+	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
+	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
+	productv1 "github.com/onlinemart/mart/proto/product/v1"
+	"github.com/onlinemart/mart/subgraphs/order/core"
+)
+
+// The order consumer, over a real broker: the catalog copy fills from
+// product.events.v1, and inventory and payment events move an order, with
+// an exact redelivery (same event id) applied once.
+func TestConsumerFollowsTheOtherServicesEvents(t *testing.T) {
+	e := newEnv(t)
+	brokers := kafkatest.Start(t)
+	cl := kafkatest.Client(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cl, 3, core.Topics...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := inbox.New(e.db.DB, brokers, core.Group, core.Topics, inbox.Options{
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), InitialBackoff: 10 * time.Millisecond,
+		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.orders.Register(c)
+	testrun.Background(t, c.Run)
+
+	record := func(service, key string, msg proto.Message) *kgo.Record {
+		r, err := events.NewRecord(events.Meta{ID: events.NewID(), Source: events.Source(service), Time: time.Now(),
+			Topic: events.Topic(service), Key: key}, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	produce := func(recs ...*kgo.Record) {
+		t.Helper()
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	id := uuid.Must(uuid.NewV7()).String()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	produce(record("product", id, &productv1.ProductCreated{Product: &productv1.Product{Id: id, Name: "Mug",
+		Price: &productv1.Money{Amount: 1250, Currency: "EUR"}, Active: true, CreatedAt: timestamppb.New(now), UpdatedAt: timestamppb.New(now)}}))
+	testrun.WaitFor(t, "the product in the catalog copy", func() bool {
+		return e.count("SELECT count(*) FROM catalog_products WHERE product_id = ?", id) == 1
+	})
+
+	o := e.place(alice, input(line(id, 2)))
+	reserved := record("inventory", o.ID, &inventoryv1.StockReserved{OrderId: o.ID,
+		Items: []*inventoryv1.Item{{ProductId: id, Quantity: 2}}, ReservedAt: timestamppb.Now()})
+	produce(reserved, reserved) // the same event twice: a redelivery
+	produce(record("payment", o.ID, &paymentv1.PaymentSucceeded{OrderId: o.ID, PaymentId: uuid.NewString(), SucceededAt: timestamppb.Now()}))
+	testrun.WaitFor(t, "the order confirmed", func() bool { return e.get(o.ID).Status == core.Confirmed })
+
+	if got := statuses(e.get(o.ID)); !reflect.DeepEqual(got, []string{"PENDING", "AWAITING_PAYMENT", "CONFIRMED"}) {
+		t.Errorf("history %v", got)
+	}
+	if got := e.changes(); !reflect.DeepEqual(got, []string{"PENDING>AWAITING_PAYMENT:", "AWAITING_PAYMENT>CONFIRMED:"}) {
+		t.Errorf("events %v", got)
+	}
+	if dup := testrun.Counter(t, "mart_inbox_handled_total", map[string]string{"consumer": core.Group,
+		"type": "mart.inventory.v1.StockReserved", "outcome": inbox.OutcomeDuplicate}); dup < 1 {
+		t.Error("the redelivery was not recognised as one")
+	}
+}
