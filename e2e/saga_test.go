@@ -170,7 +170,9 @@ func TestOrderIsConfirmedAndWatchedLive(t *testing.T) {
 		if m.Type != "next" || len(m.Payload.Errors) > 0 {
 			t.Fatalf("subscription: %+v (seen %v)", m, seen)
 		}
-		var ev struct{ OrderStatusChanged struct{ OrderID, Status string } }
+		var ev struct {
+			OrderStatusChanged struct{ OrderID, Status string }
+		}
 		_ = json.Unmarshal(m.Payload.Data, &ev)
 		if ev.OrderStatusChanged.OrderID != id {
 			t.Fatalf("event for another order: %+v", ev)
@@ -359,7 +361,9 @@ func TestRedeliveredSagaEventsChangeNothing(t *testing.T) {
 		t.Errorf("stock after redelivery: %+v", st)
 	}
 	var pays struct {
-		Payments struct{ Edges []struct{ Node struct{ Status string } } }
+		Payments struct {
+			Edges []struct{ Node struct{ Status string } }
+		}
 	}
 	s.admin.MustQuery(t, `{ payments(first: 100) { edges { node { status } } } }`, nil, &pays)
 	succeeded := 0
@@ -437,7 +441,9 @@ func TestInvalidOrdersWriteNothing(t *testing.T) {
 		}
 	}
 	var orders struct {
-		Orders struct{ Edges []struct{ Node struct{ ID string } } }
+		Orders struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	s.admin.MustQuery(t, `{ orders(first: 100) { edges { node { id } } } }`, nil, &orders)
 	if len(orders.Orders.Edges) != 0 {
