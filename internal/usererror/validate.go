@@ -58,9 +58,19 @@ func Validate(root string, v any) []UserError {
 	}
 	out := make([]UserError, 0, len(fes))
 	for _, fe := range fes {
-		// Namespace is "Struct.field.sub"; replace the struct name by root.
-		parts := strings.Split(fe.Namespace(), ".")
-		path := append([]string{root}, parts[1:]...)
+		// Namespace is "Struct.field.list[2].sub"; replace the struct name
+		// by root and give each list index its own path element.
+		path := []string{root}
+		for _, p := range strings.Split(fe.Namespace(), ".")[1:] {
+			name, idx, _ := strings.Cut(p, "[")
+			path = append(path, name)
+			for idx != "" {
+				var i string
+				i, idx, _ = strings.Cut(idx, "]")
+				path = append(path, i)
+				idx = strings.TrimPrefix(idx, "[")
+			}
+		}
 		out = append(out, UserError{Field: path, Message: message(fe), Code: code(fe)})
 	}
 	return out

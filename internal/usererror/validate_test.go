@@ -48,3 +48,16 @@ func TestRegisterCustomTag(t *testing.T) {
 		t.Fatalf("got %+v", errs)
 	}
 }
+
+func TestListItemsGetTheirIndexInThePath(t *testing.T) {
+	type line struct {
+		Quantity int `json:"quantity" validate:"gte=1"`
+	}
+	type order struct {
+		Lines []line `json:"lines" validate:"dive"`
+	}
+	errs := usererror.Validate("input", order{Lines: []line{{1}, {1}, {0}}})
+	if len(errs) != 1 || !reflect.DeepEqual(errs[0].Field, []string{"input", "lines", "2", "quantity"}) {
+		t.Fatalf("got %+v", errs)
+	}
+}

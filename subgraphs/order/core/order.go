@@ -180,21 +180,3 @@ func (in *PlaceInput) normalize() {
 		in.IdempotencyKey = &key
 	}
 }
-
-// validate checks in's tags, reporting list items by index as their own
-// path element: ["input", "lines", "3", "quantity"].
-func validate(in PlaceInput) []usererror.UserError {
-	errs := usererror.Validate("input", in)
-	for i, e := range errs {
-		var path []string
-		for _, p := range e.Field {
-			if name, idx, ok := strings.Cut(p, "["); ok && strings.HasSuffix(idx, "]") {
-				path = append(path, name, strings.TrimSuffix(idx, "]"))
-			} else {
-				path = append(path, p)
-			}
-		}
-		errs[i].Field = path
-	}
-	return errs
-}

@@ -49,7 +49,7 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // when a repeat races the first.
 func (s *Orders) Place(ctx context.Context, userID string, in PlaceInput) (*Order, []usererror.UserError, error) {
 	in.normalize()
-	if errs := validate(in); errs != nil {
+	if errs := usererror.Validate("input", in); errs != nil {
 		return nil, errs, nil
 	}
 	if errs := duplicateProducts(in.Lines); errs != nil {
