@@ -51,6 +51,14 @@ func Vars() []Var {
 		{"MART_REFRESH_TOKEN_TTL", "720h", "user service: lifetime of refresh tokens"},
 		{"MART_ADMIN_EMAIL", "", "user service: ensure an ADMIN with this email exists at start (with MART_ADMIN_PASSWORD)"},
 		{"MART_ADMIN_PASSWORD", "", "user service: password of that first admin"},
+		{"MART_SMTP_ADDR", "", "notification service: SMTP server host:port; empty writes emails to the log"},
+		{"MART_SMTP_USERNAME", "", "notification service: SMTP auth user (PLAIN, only over TLS)"},
+		{"MART_SMTP_PASSWORD", "", "notification service: SMTP auth password"},
+		{"MART_SMTP_STARTTLS", "auto", "notification service: STARTTLS auto (when offered), always, or never"},
+		{"MART_SMTP_FROM", "Online Mart <no-reply@mart.local>", "notification service: From of every email"},
+		{"MART_SMS_URL", "", "notification service: SMS provider endpoint; empty writes texts to the log"},
+		{"MART_SMS_TOKEN", "", "notification service: bearer token for the SMS provider"},
+		{"MART_SMS_FORMAT", "json", "notification service: SMS request body, json or form"},
 		{"MART_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"MART_LOG_FORMAT", "text", "text or json"},
 	}
@@ -105,6 +113,18 @@ type Auth struct {
 	AdminPassword   string
 }
 
+// Notify holds the notification service's delivery settings.
+type Notify struct {
+	SMTPAddr     string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPStartTLS string // auto, always or never
+	SMTPFrom     string
+	SMSURL       string
+	SMSToken     string
+	SMSFormat    string // json or form
+}
+
 // Config is the whole configuration of one mart process.
 type Config struct {
 	Targets           []string
@@ -114,6 +134,7 @@ type Config struct {
 	Router            Router
 	Services          map[string]Service
 	Auth              Auth
+	Notify            Notify
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
@@ -175,9 +196,20 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			AdminEmail:      get("MART_ADMIN_EMAIL"),
 			AdminPassword:   get("MART_ADMIN_PASSWORD"),
 		},
+		Notify: Notify{
+			SMTPAddr: get("MART_SMTP_ADDR"), SMTPUsername: get("MART_SMTP_USERNAME"), SMTPPassword: get("MART_SMTP_PASSWORD"),
+			SMTPStartTLS: get("MART_SMTP_STARTTLS"), SMTPFrom: get("MART_SMTP_FROM"),
+			SMSURL: get("MART_SMS_URL"), SMSToken: get("MART_SMS_TOKEN"), SMSFormat: get("MART_SMS_FORMAT"),
+		},
 		ShutdownTimeout: getDuration("MART_SHUTDOWN_TIMEOUT"),
 		LogLevel:        get("MART_LOG_LEVEL"),
 		LogFormat:       get("MART_LOG_FORMAT"),
+	}
+	if t := c.Notify.SMTPStartTLS; t != "auto" && t != "always" && t != "never" {
+		errs = append(errs, fmt.Sprintf("MART_SMTP_STARTTLS: want auto, always or never, got %q", t))
+	}
+	if f := c.Notify.SMSFormat; f != "json" && f != "form" {
+		errs = append(errs, fmt.Sprintf("MART_SMS_FORMAT: want json or form, got %q", f))
 	}
 	if _, err := url.Parse(c.DatabaseURL); err != nil {
 		errs = append(errs, fmt.Sprintf("DATABASE_URL: %v", err))

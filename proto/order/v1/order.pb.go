@@ -91,10 +91,12 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 
 // Line is one product of an order, with its unit price when ordered.
 type Line struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
-	Quantity      int32                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	UnitPrice     *v1.Money              `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProductId string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	Quantity  int32                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	UnitPrice *v1.Money              `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	// The product's name when ordered, for receipts.
+	ProductName   string `protobuf:"bytes,4,opt,name=product_name,json=productName,proto3" json:"product_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -148,6 +150,13 @@ func (x *Line) GetUnitPrice() *v1.Money {
 		return x.UnitPrice
 	}
 	return nil
+}
+
+func (x *Line) GetProductName() string {
+	if x != nil {
+		return x.ProductName
+	}
+	return ""
 }
 
 // OrderPlaced: a customer placed an order; it starts the saga (inventory
@@ -328,13 +337,14 @@ var File_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_order_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x14order/v1/order.proto\x12\rmart.order.v1\x1a\x15common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"\x14order/v1/order.proto\x12\rmart.order.v1\x1a\x15common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n" +
 	"\x04Line\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
 	"\bquantity\x18\x02 \x01(\x05R\bquantity\x124\n" +
 	"\n" +
-	"unit_price\x18\x03 \x01(\v2\x15.mart.common.v1.MoneyR\tunitPrice\"\xf7\x01\n" +
+	"unit_price\x18\x03 \x01(\v2\x15.mart.common.v1.MoneyR\tunitPrice\x12!\n" +
+	"\fproduct_name\x18\x04 \x01(\tR\vproductName\"\xf7\x01\n" +
 	"\vOrderPlaced\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12)\n" +

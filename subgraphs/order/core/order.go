@@ -78,6 +78,7 @@ type Line struct {
 	OrderID    string `bun:"order_id,pk,type:uuid"`
 	Position   int    `bun:"position,pk"`
 	ProductID  string `bun:"product_id,type:uuid"`
+	Name       string `bun:"product_name"` // snapshot, like the price
 	Quantity   int    `bun:"quantity"`
 	UnitAmount int64  `bun:"unit_amount"`
 	LineAmount int64  `bun:"line_amount"`

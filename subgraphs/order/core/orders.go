@@ -160,7 +160,7 @@ func price(o *Order, lines []LineInput, products map[string]*CatalogProduct) []u
 		}
 		o.Lines = append(o.Lines, &Line{
 			OrderID: o.ID, Position: i, ProductID: l.ProductID, Quantity: l.Quantity,
-			UnitAmount: p.PriceAmount, LineAmount: amount, Currency: p.Currency,
+			UnitAmount: p.PriceAmount, LineAmount: amount, Currency: p.Currency, Name: p.Name,
 		})
 	}
 	o.TotalAmount = total
@@ -186,7 +186,7 @@ func add(a, b int64) (int64, bool) {
 func placedEvent(o *Order, paymentToken string) *orderv1.OrderPlaced {
 	lines := make([]*orderv1.Line, len(o.Lines))
 	for i, l := range o.Lines {
-		lines[i] = &orderv1.Line{ProductId: l.ProductID, Quantity: int32(l.Quantity),
+		lines[i] = &orderv1.Line{ProductId: l.ProductID, ProductName: l.Name, Quantity: int32(l.Quantity),
 			UnitPrice: &commonv1.Money{Amount: l.UnitAmount, Currency: l.Currency}}
 	}
 	return &orderv1.OrderPlaced{
