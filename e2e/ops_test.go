@@ -13,6 +13,7 @@ import (
 // response with the request id it was given.
 func TestHealthReadinessMetricsAndRequestIDs(t *testing.T) {
 	sys := systemtest.Start(t)
+	sys.MustQuery(t, `{ products { edges { cursor } } }`, nil, nil)
 	for name, url := range map[string]string{"router": sys.RouterURL, "product": sys.Services["product"]} {
 		base := strings.TrimSuffix(url, "/graphql")
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
@@ -30,6 +31,9 @@ func TestHealthReadinessMetricsAndRequestIDs(t *testing.T) {
 			}
 			if path == "/metrics" && !strings.Contains(string(body), "mart_http_requests_total") {
 				t.Errorf("%s metrics lack request counts", name)
+			}
+			if path == "/metrics" && name == "product" && !strings.Contains(string(body), `mart_graphql_responses_total{outcome="ok",service="product",type="query"}`) {
+				t.Errorf("product metrics lack GraphQL operation counts")
 			}
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -30,6 +32,7 @@ import (
 
 // Options configure New.
 type Options struct {
+	Name   string // the service, a label of the operation metrics
 	Logger *slog.Logger
 	// Access guards root fields by "Type.field". Every Mutation and
 	// Subscription field must have a rule, so none is left open by mistake;
@@ -65,12 +68,38 @@ func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 	// The router and the playground need introspection and _service{sdl}.
 	srv.Use(extension.Introspection{})
 	srv.AroundFields(guard(o.Access))
+	srv.AroundResponses(countResponses(o.Name))
 	srv.SetErrorPresenter(presenter(o.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "request_id", httpserver.RequestID(ctx), "stack", string(debug.Stack()))
 		return gqlerr.New(gqlerr.Internal, "internal error")
 	})
 	return srv
+}
+
+var operations = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "mart_graphql_responses_total",
+	Help: "GraphQL responses (subscription events included) by service, operation type and outcome.",
+}, []string{"service", "type", "outcome"})
+
+// countResponses counts each response as ok or error.
+func countResponses(service string) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if resp == nil || !graphql.HasOperationContext(ctx) {
+			return resp
+		}
+		typ := "unknown"
+		if op := graphql.GetOperationContext(ctx).Operation; op != nil {
+			typ = string(op.Operation)
+		}
+		outcome := "ok"
+		if len(resp.Errors) > 0 {
+			outcome = "error"
+		}
+		operations.WithLabelValues(service, typ, outcome).Inc()
+		return resp
+	}
 }
 
 // guard enforces the access rules of root fields. It runs as field

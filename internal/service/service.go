@@ -122,7 +122,7 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", auth.Middleware(verifier, log,
-		gqlserver.New(parts.Schema, gqlserver.Options{Logger: log, Access: parts.Access})))
+		gqlserver.New(parts.Schema, gqlserver.Options{Name: spec.Name, Logger: log, Access: parts.Access})))
 	for pattern, h := range parts.Routes {
 		mux.Handle(pattern, h)
 	}
