@@ -25,6 +25,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka"
+	"github.com/onlinemart/mart/internal/pause"
 )
 
 // Headers added to a dead-lettered record, next to the original ones.
@@ -230,7 +231,7 @@ func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 		wait := bo.NextBackOff()
 		c.log.Warn("handler failed, retrying", "type", meta.Type, "event_id", meta.ID,
 			"attempt", attempt, "retry_in", wait, "err", err)
-		if !sleep(ctx, wait) {
+		if !pause.For(ctx, wait) {
 			return false
 		}
 	}
@@ -302,20 +303,8 @@ func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, reason string,
 			return true
 		}
 		c.log.Error("dead-letter publish failed, retrying", "dlq", dl.Topic, "err", err)
-		if !sleep(ctx, bo.NextBackOff()) {
+		if !pause.For(ctx, bo.NextBackOff()) {
 			return false
 		}
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -71,11 +71,7 @@ func (e *env) start(opts inbox.Options, register func(*inbox.Consumer)) (stop fu
 
 func (e *env) produce(recs ...*kgo.Record) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
+	kafkatest.Produce(e.t, e.cl, recs...)
 }
 
 func (e *env) product(id string) (name string, applied int) {
@@ -87,30 +83,16 @@ func (e *env) product(id string) (name string, applied int) {
 	return name, applied
 }
 
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.DB.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
-
 // handled reads mart_inbox_handled_total for this group.
 func (e *env) handled(msg proto.Message, outcome string) float64 {
 	return testrun.Counter(e.t, "mart_inbox_handled_total", map[string]string{
 		"consumer": e.group, "type": events.TypeOf(msg), "outcome": outcome})
 }
 
+// event is a product event about key with a new id.
 func event(t *testing.T, key string, msg proto.Message) *kgo.Record {
 	t.Helper()
-	r, err := events.NewRecord(events.Meta{
-		ID: events.NewID(), Source: events.Source("product"), Time: time.Now(), Topic: topic, Key: key,
-	}, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return kafkatest.Record(t, "product", key, msg)
 }
 
 func created(id, name string) *productv1.ProductCreated {
@@ -150,7 +132,7 @@ func TestDuplicateEventChangesStateOnce(t *testing.T) {
 	if name, applied := e.product("p1"); name != "Desk lamp" || applied != 2 {
 		t.Errorf("product p1 = %q applied %d times, want \"Desk lamp\" applied 2 times (created once, updated once)", name, applied)
 	}
-	if n := e.count(`SELECT count(*) FROM inbox WHERE consumer = ?`, e.group); n != 2 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM inbox WHERE consumer = ?`, e.group); n != 2 {
 		t.Errorf("inbox rows = %d, want 2", n)
 	}
 }
@@ -173,7 +155,7 @@ func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 		event(t, "p1", created("p1", "Lamp")))
 
 	testrun.WaitFor(t, "the good record to be applied", func() bool {
-		return e.count(`SELECT count(*) FROM products WHERE id = 'p1'`) == 1
+		return e.db.Count(e.t, `SELECT count(*) FROM products WHERE id = 'p1'`) == 1
 	})
 	dlq := events.DLQTopic(e.group)
 	testrun.WaitFor(t, "two records in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 2 })
@@ -263,7 +245,7 @@ func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 	e.produce(bad, event(t, "p1", created("p1", "Lamp")))
 
 	testrun.WaitFor(t, "the record after the failing one to be applied", func() bool {
-		return e.count(`SELECT count(*) FROM products WHERE id = 'p1'`) == 1
+		return e.db.Count(e.t, `SELECT count(*) FROM products WHERE id = 'p1'`) == 1
 	})
 	if n := attempts.Load(); n != 3 {
 		t.Errorf("handler attempts = %d, want 3", n)
@@ -279,7 +261,7 @@ func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 		t.Errorf("%s = %q, want the handler error and attempt count", inbox.HeaderDLQError, msg)
 	}
 	// Not marked handled: replaying it from the DLQ later will apply it.
-	if id, _ := headerValue(bad, events.HeaderID); e.count(`SELECT count(*) FROM inbox WHERE event_id = ?`, id) != 0 {
+	if id, _ := headerValue(bad, events.HeaderID); e.db.Count(e.t, `SELECT count(*) FROM inbox WHERE event_id = ?`, id) != 0 {
 		t.Error("dead-lettered event is recorded in the inbox")
 	}
 }
@@ -319,7 +301,7 @@ func TestShutdownFinishesInFlightHandlerAndCommits(t *testing.T) {
 	})
 	e.produce(event(t, "p2", created("p2", "Chair")))
 	testrun.WaitFor(t, "the next event to be handled", func() bool {
-		return e.count(`SELECT count(*) FROM products WHERE id = 'p2'`) == 1
+		return e.db.Count(e.t, `SELECT count(*) FROM products WHERE id = 'p2'`) == 1
 	})
 	if n := calls.Load(); n != 1 {
 		t.Errorf("restarted consumer was handed %d events, want only the new one", n)

@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/pause"
 )
 
 // DefaultLockID is the advisory lock key that elects the active relay.
@@ -126,7 +127,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		relayErrors.WithLabelValues(r.database).Inc()
 		wait := bo.NextBackOff()
 		r.log.Warn("outbox relay lost its connection, reconnecting", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !pause.For(ctx, wait) {
 			return nil
 		}
 	}
@@ -159,7 +160,7 @@ func (r *Relay) session(ctx context.Context, bo *backoff.ExponentialBackOff) err
 			r.log.Info("outbox relay standing by: another relay is active")
 		}
 		bo.Reset() // standing by is healthy, not a failure
-		if !sleep(ctx, r.opts.LockRetry) {
+		if !pause.For(ctx, r.opts.LockRetry) {
 			return ctx.Err()
 		}
 	}
@@ -178,7 +179,7 @@ func (r *Relay) session(ctx context.Context, bo *backoff.ExponentialBackOff) err
 			relayErrors.WithLabelValues(r.database).Inc()
 			wait := bo.NextBackOff()
 			r.log.Warn("outbox publish failed, retrying", "err", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !pause.For(ctx, wait) {
 				return ctx.Err()
 			}
 			if err := conn.Ping(ctx); err != nil {
@@ -261,16 +262,4 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("delete published: %w", err)
 	}
 	return len(rows), nil
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

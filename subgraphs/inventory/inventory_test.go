@@ -2,22 +2,13 @@ package inventory_test
 
 import (
 	"context"
-	"log/slog"
-	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/outbox"
-	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/internal/service/servicetest"
 	"github.com/onlinemart/mart/internal/testrun"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
@@ -33,43 +24,8 @@ import (
 // reserved.
 func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	db := pgtest.New(t, "inventory")
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
-	out := events.Topic("inventory")
-	if err := kafka.EnsureTopics(ctx, cl, 3, slices.Concat(core.Topics, []string{out})...); err != nil {
-		t.Fatal(err)
-	}
-	parts, err := inventory.Spec.Build(ctx, service.Deps{DB: db.DB, Kafka: cl, Brokers: brokers, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gqlserver.New(parts.Schema, gqlserver.Options{Logger: log, Access: parts.Access}) // panics on a missing rule
-	for _, w := range parts.Workers {
-		testrun.Background(t, w.Run)
-	}
-	relay, err := outbox.NewRelay(db.DB, db.URL, cl, outbox.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrun.Background(t, relay.Run)
-
-	produce := func(recs ...*kgo.Record) {
-		t.Helper()
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	record := func(service, key string, msg proto.Message) *kgo.Record {
-		t.Helper()
-		r, err := events.NewRecord(events.Meta{ID: events.NewID(), Source: events.Source(service), Time: time.Now(),
-			Topic: events.Topic(service), Key: key}, msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	svc := servicetest.Start(t, inventory.Spec, core.Topics...)
+	db, log := svc.DB, svc.Logger
 	stock := func(id string) (onHand, reserved int) {
 		t.Helper()
 		if err := db.DB.QueryRow(`SELECT on_hand, reserved FROM stock WHERE product_id = ?`, id).Scan(&onHand, &reserved); err != nil {
@@ -79,7 +35,7 @@ func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	}
 
 	product := uuid.NewString()
-	produce(record("product", product, &productv1.ProductCreated{Product: &productv1.Product{Id: product}}))
+	svc.Produce(t, kafkatest.Record(t, "product", product, &productv1.ProductCreated{Product: &productv1.Product{Id: product}}))
 	testrun.WaitFor(t, "the stock row", func() bool { h, _ := stock(product); return h == 0 })
 	if _, errs, err := core.New(db.DB, log).Adjust(ctx, core.AdjustInput{ProductID: product, Delta: 10, Reason: "delivery", IdempotencyKey: "d-1"}); err != nil || errs != nil {
 		t.Fatal(err, errs)
@@ -87,13 +43,13 @@ func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 
 	order, early := uuid.NewString(), uuid.NewString()
 	lines := []*orderv1.Line{{ProductId: product, Quantity: 3}}
-	place := record("order", order, &orderv1.OrderPlaced{OrderId: order, Lines: lines})
-	produce(place, place) // the same event twice, as after a relay crash
-	produce(record("order", order, &orderv1.OrderStatusChanged{OrderId: order,
+	place := kafkatest.Record(t, "order", order, &orderv1.OrderPlaced{OrderId: order, Lines: lines})
+	svc.Produce(t, place, place) // the same event twice, as after a relay crash
+	svc.Produce(t, kafkatest.Record(t, "order", order, &orderv1.OrderStatusChanged{OrderId: order,
 		OldStatus: orderv1.Status_STATUS_AWAITING_PAYMENT, NewStatus: orderv1.Status_STATUS_CONFIRMED}))
-	produce(record("order", early, &orderv1.OrderStatusChanged{OrderId: early,
+	svc.Produce(t, kafkatest.Record(t, "order", early, &orderv1.OrderStatusChanged{OrderId: early,
 		OldStatus: orderv1.Status_STATUS_PENDING, NewStatus: orderv1.Status_STATUS_CANCELLED, Reason: "CUSTOMER_CANCELLED"}))
-	produce(record("order", early, &orderv1.OrderPlaced{OrderId: early, Lines: lines}))
+	svc.Produce(t, kafkatest.Record(t, "order", early, &orderv1.OrderPlaced{OrderId: early, Lines: lines}))
 
 	testrun.WaitFor(t, "both orders to be handled", func() bool {
 		var n int
@@ -108,7 +64,7 @@ func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	if h, r := stock(product); h != 7 || r != 0 {
 		t.Errorf("stock on hand %d, reserved %d; want 7, 0", h, r)
 	}
-	recs := kafkatest.ReadTopic(t, brokers, out)
+	recs := kafkatest.ReadTopic(t, svc.Brokers, events.Topic("inventory"))
 	if len(recs) != 1 {
 		t.Fatalf("%d inventory events, want 1 StockReserved", len(recs))
 	}

@@ -2,19 +2,13 @@ package payment_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/outbox"
-	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/internal/service/servicetest"
 	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
@@ -29,29 +23,10 @@ import (
 // the outbox relay, one per fact.
 func TestSagaEventsThroughKafka(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	db := pgtest.New(t, "payment")
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
-	parts, err := payment.Spec.Build(ctx, service.Deps{DB: db.DB, Kafka: cl, Brokers: brokers, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay, err := outbox.NewRelay(db.DB, db.URL, cl, outbox.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range append(parts.Workers, relay) {
-		testrun.Background(t, w.Run)
-	}
+	svc := servicetest.Start(t, payment.Spec)
+	db, brokers := svc.DB, svc.Brokers
 	approvedBefore := testrun.Counter(t, "mart_payment_charges_total", map[string]string{"outcome": core.OutcomeApproved})
 
-	produce := func(recs ...*kgo.Record) {
-		t.Helper()
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	status := func(order string) core.Status {
 		var s core.Status
 		_ = db.DB.NewRaw(`SELECT status FROM payments WHERE order_id = ?`, order).Scan(ctx, &s)
@@ -62,20 +37,20 @@ func TestSagaEventsThroughKafka(t *testing.T) {
 
 	// The paid order: placed, then its stock reserved, delivered three
 	// times (twice as the same event, once re-sent as a new one).
-	produce(record(t, "order", paid, &orderv1.OrderPlaced{OrderId: paid, UserId: user, Total: total, PaymentToken: core.TokenVisa}))
-	res := record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid})
-	produce(res, res, record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid}))
+	svc.Produce(t, kafkatest.Record(t, "order", paid, &orderv1.OrderPlaced{OrderId: paid, UserId: user, Total: total, PaymentToken: core.TokenVisa}))
+	res := kafkatest.Record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid})
+	svc.Produce(t, res, res, kafkatest.Record(t, "inventory", paid, &inventoryv1.StockReserved{OrderId: paid}))
 	// The unpaid order is cancelled before its stock reservation arrives.
-	produce(record(t, "order", unpaid, &orderv1.OrderPlaced{OrderId: unpaid, UserId: user, Total: total, PaymentToken: core.TokenVisa}),
-		record(t, "order", unpaid, cancelled(unpaid, user)))
+	svc.Produce(t, kafkatest.Record(t, "order", unpaid, &orderv1.OrderPlaced{OrderId: unpaid, UserId: user, Total: total, PaymentToken: core.TokenVisa}),
+		kafkatest.Record(t, "order", unpaid, cancelled(unpaid, user)))
 	testrun.WaitFor(t, "the unpaid order's cancellation", func() bool { return status(unpaid) == core.Cancelled })
-	produce(record(t, "inventory", unpaid, &inventoryv1.StockReserved{OrderId: unpaid}))
+	svc.Produce(t, kafkatest.Record(t, "inventory", unpaid, &inventoryv1.StockReserved{OrderId: unpaid}))
 
 	topic := events.Topic("payment")
 	testrun.WaitFor(t, "PaymentSucceeded", func() bool { return kafkatest.Count(t, brokers, topic) >= 1 })
 	// Then the paid order is cancelled: the same three deliveries.
-	cancel := record(t, "order", paid, cancelled(paid, user))
-	produce(cancel, cancel, record(t, "order", paid, cancelled(paid, user)))
+	cancel := kafkatest.Record(t, "order", paid, cancelled(paid, user))
+	svc.Produce(t, cancel, cancel, kafkatest.Record(t, "order", paid, cancelled(paid, user)))
 	testrun.WaitFor(t, "the refund", func() bool { return status(paid) == core.Refunded })
 	testrun.WaitFor(t, "PaymentRefunded", func() bool { return kafkatest.Count(t, brokers, topic) >= 2 })
 	// Distinct event ids: 5 about the paid order, 3 about the unpaid one.
@@ -116,15 +91,3 @@ func cancelled(order, user string) *orderv1.OrderStatusChanged {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// record encodes msg as an event of service about key, with a new id.
-func record(t *testing.T, service, key string, msg proto.Message) *kgo.Record {
-	t.Helper()
-	r, err := events.NewRecord(events.Meta{
-		ID: events.NewID(), Source: events.Source(service), Time: time.Now(), Topic: events.Topic(service), Key: key,
-	}, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}

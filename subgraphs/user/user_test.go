@@ -12,9 +12,9 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/service"
-	"github.com/onlinemart/mart/internal/systemtest"
 	"github.com/onlinemart/mart/subgraphs/user"
 )
 
@@ -93,7 +93,7 @@ func TestStartsShareKeysAndBootstrapTheAdminOnce(t *testing.T) {
 			User        *struct{ ID string }
 		}
 	}
-	systemtest.Client{URL: first + "/graphql"}.MustQuery(t,
+	gqltest.Client{URL: first + "/graphql"}.MustQuery(t,
 		`mutation { login(input: {email: "root@mart.test", password: "admin passphrase"}) { accessToken user { id } } }`, nil, &out)
 	if out.Login.AccessToken == nil {
 		t.Fatal("the bootstrapped admin cannot sign in")

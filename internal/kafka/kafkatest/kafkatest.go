@@ -12,7 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka"
 )
 
@@ -37,6 +39,30 @@ func Client(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// Record encodes msg as an event that service publishes about key, on its
+// topic, with a new id: a fresh fact, or a fresh copy of one.
+func Record(t testing.TB, service, key string, msg proto.Message) *kgo.Record {
+	t.Helper()
+	r, err := events.NewRecord(events.Meta{
+		ID: events.NewID(), Source: events.Source(service), Time: time.Now(), Topic: events.Topic(service), Key: key,
+	}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Produce publishes recs with cl and waits until the broker has them all,
+// failing the test if it does not within a minute.
+func Produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Count returns how many records topic holds (0 if it does not exist).

@@ -73,3 +73,14 @@ func Drop(t testing.TB, name string) {
 		t.Errorf("pgtest: drop %s: %v", name, err)
 	}
 }
+
+// Count runs query, which must return one integer (a count, say), and
+// returns it; it fails the test on any error.
+func (d *Database) Count(t testing.TB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.DB.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -126,15 +126,6 @@ func (e *env) wantStock(productID string, onHand, reserved int) {
 	}
 }
 
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.DB.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
-
 // kinds lists the kinds of a product's movements, oldest first.
 func (e *env) kinds(productID string) []core.Kind {
 	e.t.Helper()
@@ -201,14 +192,14 @@ func (e *env) sagaEvents(orderID string) []proto.Message {
 // values are the running sums up to it.
 func (e *env) checkLedger() {
 	e.t.Helper()
-	bad := e.count(`SELECT count(*) FROM stock s LEFT JOIN (
+	bad := e.db.Count(e.t, `SELECT count(*) FROM stock s LEFT JOIN (
 			SELECT product_id, sum(on_hand_delta) AS on_hand, sum(reserved_delta) AS reserved
 			FROM stock_movements GROUP BY product_id) m USING (product_id)
 		WHERE s.on_hand <> coalesce(m.on_hand, 0) OR s.reserved <> coalesce(m.reserved, 0)`)
 	if bad > 0 {
 		e.t.Errorf("%d products whose stock differs from the sum of their movements", bad)
 	}
-	bad = e.count(`SELECT count(*) FROM (
+	bad = e.db.Count(e.t, `SELECT count(*) FROM (
 			SELECT on_hand_after, reserved_after,
 				sum(on_hand_delta) OVER w AS on_hand, sum(reserved_delta) OVER w AS reserved
 			FROM stock_movements WINDOW w AS (PARTITION BY product_id ORDER BY created_at, id)) r

@@ -24,7 +24,7 @@ func TestReservationIsAllOrNothing(t *testing.T) {
 	e.mustHandle(placed(failedOrder, qty{a, 2}, qty{b, 2}, qty{unknown, 1}))
 	e.wantStock(a, 5, 0)
 	e.wantStock(b, 1, 0)
-	if n := e.count(`SELECT count(*) FROM reservations`); n != 0 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM reservations`); n != 0 {
 		t.Errorf("%d reservation lines after a refusal", n)
 	}
 	got := e.sagaEvents(failedOrder)
@@ -57,7 +57,7 @@ func TestReservationIsAllOrNothing(t *testing.T) {
 	if len(items) != 2 || items[a] != 3 || items[b] != 1 {
 		t.Errorf("reserved items %v", items)
 	}
-	if n := e.count(`SELECT count(*) FROM reservations WHERE order_id = ? AND state = 'RESERVED'`, ok1); n != 2 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM reservations WHERE order_id = ? AND state = 'RESERVED'`, ok1); n != 2 {
 		t.Errorf("%d reservation lines, want 2", n)
 	}
 	if !slices.Equal(e.kinds(a), []core.Kind{core.Receipt, core.Reservation}) {
@@ -150,7 +150,7 @@ func TestCommitReleaseAndRestock(t *testing.T) {
 		t.Errorf("movements %v\nwant      %v", got, want)
 	}
 	for order, state := range map[string]string{kept: "COMMITTED", returned: "RESTOCKED", dropped: "RELEASED"} {
-		if n := e.count(`SELECT count(*) FROM reservations WHERE order_id = ? AND state = ?`, order, state); n != 1 {
+		if n := e.db.Count(e.t, `SELECT count(*) FROM reservations WHERE order_id = ? AND state = ?`, order, state); n != 1 {
 			t.Errorf("order %s: no line in state %s", order, state)
 		}
 	}

@@ -28,7 +28,7 @@ func TestProductCreatedCreatesAnEmptyStockRow(t *testing.T) {
 	e.mustHandle(created) // again, under another event id: the units stay
 	e.mustHandle(&productv1.ProductCreated{Product: &productv1.Product{Id: "not-a-uuid"}})
 
-	if n := e.count(`SELECT count(*) FROM stock`); n != 1 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM stock`); n != 1 {
 		t.Errorf("%d stock rows, want 1", n)
 	}
 	e.wantStock(id, 4, 0)
@@ -153,7 +153,7 @@ func TestAdjustStockIsIdempotent(t *testing.T) {
 	if len(seen) != 1 {
 		t.Errorf("%d different movements for one key, want 1", len(seen))
 	}
-	if n := e.count(`SELECT count(*) FROM stock_movements WHERE idempotency_key = 'delivery-43'`); n != 1 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM stock_movements WHERE idempotency_key = 'delivery-43'`); n != 1 {
 		t.Errorf("%d movements for one key, want 1", n)
 	}
 	h1, _ := e.stock(id)
@@ -221,7 +221,7 @@ func TestLedgerSumsEqualStock(t *testing.T) {
 			}
 		}
 	}
-	if n := e.count(`SELECT count(DISTINCT kind) FROM stock_movements`); n != 6 {
+	if n := e.db.Count(e.t, `SELECT count(DISTINCT kind) FROM stock_movements`); n != 6 {
 		t.Errorf("the history used %d kinds of movement, want all 6", n)
 	}
 	e.checkLedger()

@@ -3,11 +3,9 @@ package graph_test
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -15,9 +13,8 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 	"github.com/onlinemart/mart/subgraphs/inventory/graph"
@@ -26,45 +23,26 @@ import (
 // env is the inventory subgraph served over HTTP as the runtime serves it:
 // tokens verified by the shared middleware, root fields guarded by Access.
 type env struct {
-	db     *pgtest.Database
-	inv    *core.Inventory
-	issuer *auth.Issuer
-	url    string
-	reads  *selectCounter
+	db    *pgtest.Database
+	inv   *core.Inventory
+	srv   *gqltest.Server
+	reads *atomic.Int64 // SELECTs on stock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "inventory")
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := auth.NewIssuer([]auth.Key{key}, "mart", "mart-api", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	inv := core.New(db.DB, log)
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}})
-	srv := httptest.NewServer(auth.Middleware(auth.NewKeyVerifier([]auth.Key{key}, "mart", "mart-api"), log,
-		gqlserver.New(schema, gqlserver.Options{Logger: log, Access: graph.Access})))
-	t.Cleanup(srv.Close)
-	reads := &selectCounter{}
-	db.DB.AddQueryHook(reads)
-	return &env{db: db, inv: inv, issuer: issuer, url: srv.URL, reads: reads}
+	inv := core.New(db.DB, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}), graph.Access)
+	return &env{db: db, inv: inv, srv: srv, reads: gqltest.CountSelects(db.DB, "stock")}
 }
 
-func (e *env) client(t *testing.T, role auth.Role) systemtest.Client {
-	t.Helper()
+// client acts for a new user of role; no role is anonymous.
+func (e *env) client(role auth.Role) gqltest.Client {
 	if role == "" {
-		return systemtest.Client{URL: e.url}
+		return e.srv.As(auth.Principal{})
 	}
-	tok, _, err := e.issuer.Issue(auth.Principal{UserID: uuid.NewString(), Role: role})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return systemtest.Client{URL: e.url, Token: tok}
+	return e.srv.As(auth.Principal{UserID: uuid.NewString(), Role: role})
 }
 
 // product creates a product's stock row as ProductCreated would.
@@ -78,18 +56,6 @@ func (e *env) product(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return id
-}
-
-// selectCounter counts SELECTs on the stock table.
-type selectCounter struct{ n atomic.Int64 }
-
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"stock"`) {
-		c.n.Add(1)
-	}
 }
 
 type stock struct {
@@ -125,7 +91,7 @@ const adjustOp = `mutation($in: AdjustStockInput!) { adjustStock(input: $in) {
 // without stock has zeros rather than an error or a null.
 func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 	e := newEnv(t)
-	admin := e.client(t, auth.Admin)
+	admin := e.client(auth.Admin)
 	var reps []map[string]any
 	var want []int
 	for i := range 50 {
@@ -143,7 +109,7 @@ func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 	reps = append(reps, map[string]any{"__typename": "Product", "id": uuid.NewString()})
 	want = append(want, 0)
 
-	before := e.reads.n.Load()
+	before := e.reads.Load()
 	var out struct {
 		Entities []*struct {
 			ID    string
@@ -151,9 +117,9 @@ func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 		} `json:"_entities"`
 	}
 	// Anyone may see stock levels.
-	e.client(t, "").MustQuery(t, `query($r: [_Any!]!) { _entities(representations: $r) {
+	e.client("").MustQuery(t, `query($r: [_Any!]!) { _entities(representations: $r) {
 		... on Product { id stock { available reserved onHand inStock } } } }`, map[string]any{"r": reps}, &out)
-	if n := e.reads.n.Load() - before; n != 1 {
+	if n := e.reads.Load() - before; n != 1 {
 		t.Errorf("%d stock queries for 51 entities, want 1", n)
 	}
 	if len(out.Entities) != 51 {
@@ -179,7 +145,7 @@ func TestAdjustStockAndMovementsAreForAdmins(t *testing.T) {
 		role auth.Role
 		code string
 	}{{"", gqlerr.Unauthenticated}, {auth.Customer, gqlerr.Forbidden}} {
-		cl := e.client(t, c.role)
+		cl := e.client(c.role)
 		for _, op := range []struct {
 			q    string
 			vars map[string]any
@@ -191,7 +157,7 @@ func TestAdjustStockAndMovementsAreForAdmins(t *testing.T) {
 		}
 	}
 
-	admin := e.client(t, auth.Admin)
+	admin := e.client(auth.Admin)
 	var out adjusted
 	admin.MustQuery(t, adjustOp, in, &out)
 	got := out.AdjustStock

@@ -79,7 +79,7 @@ func TestCatalogCopyAppliesOnlyNewerEvents(t *testing.T) {
 		&productv1.ProductUpdated{Product: &productv1.Product{Id: uuid.NewString(), Name: "No price", UpdatedAt: timestamppb.Now()}},
 		&productv1.ProductArchived{ProductId: uuid.NewString(), ArchivedAt: timestamppb.Now()},
 		&productv1.ProductArchived{ProductId: id})
-	if n := e.count("SELECT count(*) FROM catalog_products"); n != 1 {
+	if n := e.db.Count(e.t, "SELECT count(*) FROM catalog_products"); n != 1 {
 		t.Errorf("%d products in the copy", n)
 	}
 	check("after malformed events", "Blue mug", 1300, false, t0.Add(4*time.Minute))

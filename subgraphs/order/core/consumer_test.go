@@ -9,10 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/inbox"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
@@ -45,34 +43,19 @@ func TestConsumerFollowsTheOtherServicesEvents(t *testing.T) {
 	e.orders.Register(c)
 	testrun.Background(t, c.Run)
 
-	record := func(service, key string, msg proto.Message) *kgo.Record {
-		r, err := events.NewRecord(events.Meta{ID: events.NewID(), Source: events.Source(service), Time: time.Now(),
-			Topic: events.Topic(service), Key: key}, msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	produce := func(recs ...*kgo.Record) {
-		t.Helper()
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	id := uuid.Must(uuid.NewV7()).String()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	produce(record("product", id, &productv1.ProductCreated{Product: &productv1.Product{Id: id, Name: "Mug",
+	kafkatest.Produce(t, cl, kafkatest.Record(t, "product", id, &productv1.ProductCreated{Product: &productv1.Product{Id: id, Name: "Mug",
 		Price: &productv1.Money{Amount: 1250, Currency: "EUR"}, Active: true, CreatedAt: timestamppb.New(now), UpdatedAt: timestamppb.New(now)}}))
 	testrun.WaitFor(t, "the product in the catalog copy", func() bool {
-		return e.count("SELECT count(*) FROM catalog_products WHERE product_id = ?", id) == 1
+		return e.db.Count(e.t, "SELECT count(*) FROM catalog_products WHERE product_id = ?", id) == 1
 	})
 
 	o := e.place(alice, input(line(id, 2)))
-	reserved := record("inventory", o.ID, &inventoryv1.StockReserved{OrderId: o.ID,
+	reserved := kafkatest.Record(t, "inventory", o.ID, &inventoryv1.StockReserved{OrderId: o.ID,
 		Items: []*inventoryv1.Item{{ProductId: id, Quantity: 2}}, ReservedAt: timestamppb.Now()})
-	produce(reserved, reserved) // the same event twice: a redelivery
-	produce(record("payment", o.ID, &paymentv1.PaymentSucceeded{OrderId: o.ID, PaymentId: uuid.NewString(), SucceededAt: timestamppb.Now()}))
+	kafkatest.Produce(t, cl, reserved, reserved) // the same event twice: a redelivery
+	kafkatest.Produce(t, cl, kafkatest.Record(t, "payment", o.ID, &paymentv1.PaymentSucceeded{OrderId: o.ID, PaymentId: uuid.NewString(), SucceededAt: timestamppb.Now()}))
 	testrun.WaitFor(t, "the order confirmed", func() bool { return e.get(o.ID).Status == core.Confirmed })
 
 	if got := statuses(e.get(o.ID)); !reflect.DeepEqual(got, []string{"PENDING", "AWAITING_PAYMENT", "CONFIRMED"}) {

@@ -95,15 +95,6 @@ func (e *env) get(id string) *core.Order {
 	return o
 }
 
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.DB.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
-
 // outbox returns the events waiting in the outbox, decoded, in order.
 func (e *env) outbox() []proto.Message {
 	e.t.Helper()

@@ -88,7 +88,7 @@ func TestPlaceOrderRefusesBadInput(t *testing.T) {
 		})
 	}
 	for _, table := range []string{"orders", "order_lines", "order_history", "outbox"} {
-		if n := e.count("SELECT count(*) FROM " + table); n != 0 {
+		if n := e.db.Count(e.t, "SELECT count(*) FROM "+table); n != 0 {
 			t.Errorf("%s holds %d rows after refused orders", table, n)
 		}
 	}
@@ -163,7 +163,7 @@ func TestPlaceOrderRefusesOverflowingTotals(t *testing.T) {
 	if len(errs) != 1 || errs[0].Code != usererror.OutOfRange {
 		t.Fatalf("sum overflow: %+v", errs)
 	}
-	if n := e.count("SELECT count(*) FROM orders"); n != 0 {
+	if n := e.db.Count(e.t, "SELECT count(*) FROM orders"); n != 0 {
 		t.Errorf("%d orders", n)
 	}
 }
@@ -197,7 +197,7 @@ func TestIdempotencyKeyReturnsTheFirstOrder(t *testing.T) {
 	if a.ID == b.ID {
 		t.Error("orders without a key were merged")
 	}
-	if n := e.count("SELECT count(*) FROM orders"); n != 4 {
+	if n := e.db.Count(e.t, "SELECT count(*) FROM orders"); n != 4 {
 		t.Errorf("%d orders, want 4", n)
 	}
 	if n := len(e.outbox()); n != 4 {
@@ -230,7 +230,7 @@ func TestIdempotencyKeyUnderConcurrency(t *testing.T) {
 			t.Fatalf("different orders: %v", ids)
 		}
 	}
-	if c := e.count("SELECT count(*) FROM orders"); c != 1 {
+	if c := e.db.Count(e.t, "SELECT count(*) FROM orders"); c != 1 {
 		t.Errorf("%d orders", c)
 	}
 	if c := len(e.outbox()); c != 1 {

@@ -136,21 +136,21 @@ func TestOrderVisibility(t *testing.T) {
 		}
 		return ids
 	}
-	before := e.reads.n.Load()
+	before := e.reads.Load()
 	if got := entities(admin); !reflect.DeepEqual(got, append(aliceOrders, bobs)) {
 		t.Errorf("admin's entities %v", got)
 	}
-	if n := e.reads.n.Load() - before; n != 1 {
+	if n := e.reads.Load() - before; n != 1 {
 		t.Errorf("%d queries of orders for 4 entities, want 1", n)
 	}
 	if got := entities(bob); !reflect.DeepEqual(got, []string{"", "", "", bobs}) {
 		t.Errorf("bob's entities %v", got)
 	}
-	before = e.reads.n.Load()
+	before = e.reads.Load()
 	if got := entities(auth.Principal{}); !reflect.DeepEqual(got, []string{"", "", "", ""}) {
 		t.Errorf("anonymous entities %v", got)
 	}
-	if e.reads.n.Load() != before {
+	if e.reads.Load() != before {
 		t.Error("orders were looked up for a caller who may see none")
 	}
 

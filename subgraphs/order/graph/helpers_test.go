@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,13 +18,12 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
 	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/order/core"
@@ -39,9 +37,8 @@ type env struct {
 	t       *testing.T
 	db      *pgtest.Database
 	orders  *core.Orders
-	issuer  *auth.Issuer
-	url     string
-	reads   *selectCounter
+	srv     *gqltest.Server
+	reads   *atomic.Int64 // SELECTs on orders
 	brokers []string
 	log     *slog.Logger
 }
@@ -55,16 +52,8 @@ var (
 func newEnv(t *testing.T, withKafka bool) *env {
 	t.Helper()
 	db := pgtest.New(t, "order")
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := auth.NewIssuer([]auth.Key{key}, "mart", "mart-api", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown on failure
-	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, log), issuer: issuer, reads: &selectCounter{}, log: log}
+	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, log), log: log}
 	resolver := &graph.Resolver{Store: e.orders}
 	if withKafka {
 		e.brokers = kafkatest.Start(t)
@@ -76,12 +65,8 @@ func newEnv(t *testing.T, withKafka bool) *env {
 		resolver.Changes = live.NewFeed(e.brokers, events.Topic("order"), log)
 		testrun.Background(t, resolver.Changes.Run)
 	}
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: resolver})
-	srv := httptest.NewServer(auth.Middleware(auth.NewKeyVerifier([]auth.Key{key}, "mart", "mart-api"), log,
-		gqlserver.New(schema, gqlserver.Options{Logger: log, Access: graph.Access})))
-	t.Cleanup(srv.Close)
-	db.DB.AddQueryHook(e.reads)
-	e.url = srv.URL
+	e.srv = gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: resolver}), graph.Access)
+	e.reads = gqltest.CountSelects(db.DB, "orders")
 	return e
 }
 
@@ -97,19 +82,13 @@ func (e *env) startRelay() (stop func()) {
 
 func (e *env) token(p auth.Principal) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Issue(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
+	return e.srv.Token(p)
 }
 
 // as is a client acting for p; the zero principal is anonymous.
-func (e *env) as(p auth.Principal) systemtest.Client {
-	if p.UserID == "" {
-		return systemtest.Client{URL: e.url}
-	}
-	return systemtest.Client{URL: e.url, Token: e.token(p)}
+func (e *env) as(p auth.Principal) gqltest.Client {
+	e.t.Helper()
+	return e.srv.As(p)
 }
 
 // handle runs an event handler in a transaction, as the inbox does.
@@ -174,18 +153,6 @@ type money struct {
 	Currency string
 }
 
-// selectCounter counts SELECTs on the orders table.
-type selectCounter struct{ n atomic.Int64 }
-
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"orders"`) {
-		c.n.Add(1)
-	}
-}
-
 // wsMessage is a graphql-transport-ws message.
 type wsMessage struct {
 	ID      string          `json:"id,omitempty"`
@@ -209,7 +176,7 @@ func (e *env) subscribe(p auth.Principal, query string, vars map[string]any) *su
 	if p.UserID != "" {
 		header.Set("Authorization", "Bearer "+e.token(p))
 	}
-	conn, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http://", "ws://", 1),
+	conn, _, err := websocket.Dial(ctx, strings.Replace(e.srv.URL, "http://", "ws://", 1),
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: header})
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)

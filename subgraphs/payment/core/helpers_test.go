@@ -126,15 +126,6 @@ func (e *env) status(orderID string) core.Status {
 	return ""
 }
 
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.DB.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
-
 // outbox returns the events waiting in the outbox about an order, oldest
 // first.
 func (e *env) outbox(orderID string) []proto.Message {

@@ -110,7 +110,7 @@ func TestStockReservedTwiceChargesOnce(t *testing.T) {
 	if approved, calls := e.charges(); approved != 1 || calls != 1 {
 		t.Errorf("sandbox approved %d of %d calls, want 1 of 1", approved, calls)
 	}
-	if n := e.count(`SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'`); n != 1 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'`); n != 1 {
 		t.Errorf("%d SUCCEEDED payments, want 1", n)
 	}
 	if p := e.payment(order); p.AmountMinor != 1250 {
@@ -134,12 +134,12 @@ func TestConcurrentWorkersChargeEachOrderOnce(t *testing.T) {
 		e.deliver(reserved(order))
 	}
 	testrun.WaitFor(t, "every order to be charged", func() bool {
-		return e.count(`SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'`) == orders
+		return e.db.Count(e.t, `SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'`) == orders
 	})
 	if approved, calls := e.charges(); approved != orders || calls != orders {
 		t.Errorf("sandbox approved %d of %d calls, want %d of %d", approved, calls, orders, orders)
 	}
-	if n := e.count(`SELECT count(*) FROM outbox WHERE type = 'mart.payment.v1.PaymentSucceeded'`); n != orders {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM outbox WHERE type = 'mart.payment.v1.PaymentSucceeded'`); n != orders {
 		t.Errorf("%d PaymentSucceeded events, want %d", n, orders)
 	}
 }
@@ -369,7 +369,7 @@ func TestMalformedOrderPlacedIsRefused(t *testing.T) {
 			t.Errorf("%v: accepted", m)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM payments`); n != 0 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM payments`); n != 0 {
 		t.Errorf("%d payments recorded, want none", n)
 	}
 }

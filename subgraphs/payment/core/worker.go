@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/pause"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 )
@@ -73,7 +74,7 @@ func (p *Payments) Run(ctx context.Context) error {
 				p.log.Warn("claiming a payment failed, retrying", "err", err)
 				wait = max(wait, time.Second)
 			}
-			if !sleep(ctx, wait) {
+			if !pause.For(ctx, wait) {
 				return nil
 			}
 			continue
@@ -270,16 +271,4 @@ func lock(ctx context.Context, tx bun.Tx, id string) (*Payment, error) {
 
 func money(pay *Payment) *commonv1.Money {
 	return &commonv1.Money{Amount: pay.AmountMinor, Currency: pay.Currency}
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -3,7 +3,6 @@ package graph_test
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -16,9 +15,8 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
@@ -32,43 +30,25 @@ type env struct {
 	t        *testing.T
 	db       *pgtest.Database
 	payments *core.Payments
-	issuer   *auth.Issuer
-	url      string
-	reads    *selectCounter
+	srv      *gqltest.Server
+	reads    *atomic.Int64 // SELECTs on payments
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "payment")
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := auth.NewIssuer([]auth.Key{key}, "mart", "mart-api", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	payments := core.NewPayments(db.DB, core.NewSandbox(), core.Options{Logger: log})
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}})
-	srv := httptest.NewServer(auth.Middleware(auth.NewKeyVerifier([]auth.Key{key}, "mart", "mart-api"), log,
-		gqlserver.New(schema, gqlserver.Options{Logger: log, Access: graph.Access})))
-	t.Cleanup(srv.Close)
-	reads := &selectCounter{}
-	db.DB.AddQueryHook(reads)
-	return &env{t: t, db: db, payments: payments, issuer: issuer, url: srv.URL, reads: reads}
+	payments := core.NewPayments(db.DB, core.NewSandbox(), core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}}), graph.Access)
+	return &env{t: t, db: db, payments: payments, srv: srv, reads: gqltest.CountSelects(db.DB, "payments")}
 }
 
-func (e *env) client(p *auth.Principal) systemtest.Client {
+// client acts for p; nil is anonymous.
+func (e *env) client(p *auth.Principal) gqltest.Client {
 	e.t.Helper()
 	if p == nil {
-		return systemtest.Client{URL: e.url}
+		return e.srv.As(auth.Principal{})
 	}
-	tok, _, err := e.issuer.Issue(*p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return systemtest.Client{URL: e.url, Token: tok}
+	return e.srv.As(*p)
 }
 
 // pay runs an order of user through the saga as far as payment goes: placed,
@@ -95,18 +75,6 @@ func (e *env) pay(user, token string, amount int64) string {
 		if !worked {
 			return order
 		}
-	}
-}
-
-// selectCounter counts SELECTs on the payments table.
-type selectCounter struct{ n atomic.Int64 }
-
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"payments"`) {
-		c.n.Add(1)
 	}
 }
 
@@ -166,11 +134,11 @@ func TestOrderPaymentIsVisibleToItsOwnerAndAdmins(t *testing.T) {
 	unknown := uuid.NewString()
 	ids := []string{aliceOrder, bobOrder, unknown, "not-a-uuid"}
 
-	before := e.reads.n.Load()
+	before := e.reads.Load()
 	if got := statuses(e.entities(nil, ids...)); !slices.Equal(got, []string{"", "", "", ""}) {
 		t.Errorf("anonymous sees %v", got)
 	}
-	if e.reads.n.Load() != before {
+	if e.reads.Load() != before {
 		t.Error("payments were looked up for a caller who may see none")
 	}
 	for _, c := range []struct {
@@ -217,9 +185,9 @@ func TestOrderPaymentsResolveInOneQuery(t *testing.T) {
 		ids = append([]string{e.pay(user, core.TokenVisa, int64(100+i))}, ids...)
 		want = append([]int64{int64(100 + i)}, want...)
 	}
-	before := e.reads.n.Load()
+	before := e.reads.Load()
 	got := e.entities(&auth.Principal{UserID: user, Role: auth.Customer}, ids...)
-	if n := e.reads.n.Load() - before; n != 1 {
+	if n := e.reads.Load() - before; n != 1 {
 		t.Errorf("%d payment queries for %d orders, want 1", n, len(ids))
 	}
 	for i, o := range got {

@@ -2,33 +2,21 @@ package graph_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http/httptest"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/uptrace/bun"
-
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
 
-// selectCounter counts SELECTs on the products table.
-type selectCounter struct{ n atomic.Int64 }
-
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"products"`) {
-		c.n.Add(1)
-	}
+// serve serves the product subgraph over catalog as the runtime does.
+func serve(t *testing.T, catalog *core.Catalog) *gqltest.Server {
+	t.Helper()
+	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), product.Access)
 }
 
 // The router asks for many Product entities in one _entities call; the
@@ -51,22 +39,17 @@ func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 	}
 	reps = append(reps, map[string]any{"__typename": "Product", "id": "0193c1d4-0000-7000-8000-000000000001"})
 
-	counter := &selectCounter{}
-	db.DB.AddQueryHook(counter)
-	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), gqlserver.Options{Access: product.Access}))
-	defer srv.Close()
-	body, _ := json.Marshal(map[string]any{
-		"query":     `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { sku } } }`,
-		"variables": map[string]any{"r": reps},
-	})
+	reads := gqltest.CountSelects(db.DB, "products")
+	srv := serve(t, catalog)
 	var out struct {
 		Entities []*struct{ SKU string } `json:"_entities"`
 	}
-	r := systemtest.Post(t, srv.URL, "application/json", body, &out)
+	r := srv.As(auth.Principal{}).Query(t, `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { sku } } }`,
+		map[string]any{"r": reps}, &out)
 	if len(r.Errors) > 0 {
 		t.Fatalf("errors: %+v", r.Errors)
 	}
-	if n := counter.n.Load(); n != 1 {
+	if n := reads.Load(); n != 1 {
 		t.Errorf("%d product queries for 50 entities, want 1", n)
 	}
 	if len(out.Entities) != 51 || out.Entities[50] != nil {

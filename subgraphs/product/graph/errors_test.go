@@ -1,32 +1,27 @@
 package graph_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
-	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
 
 // When the database fails, clients learn that something went wrong inside,
 // never what: no SQL, driver text or addresses.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	db := pgtest.New(t, "product")
-	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: core.NewCatalog(db.DB)}}), gqlserver.Options{Access: product.Access}))
-	defer srv.Close()
+	srv := serve(t, core.NewCatalog(db.DB))
 	db.DB.Close()
 
 	for _, q := range []string{
 		`{"query":"{ products { edges { cursor } } }"}`,
 		`{"query":"{ product(id: \"0193c1d4-0000-7000-8000-000000000001\") { id } }"}`,
 	} {
-		r := systemtest.Post(t, srv.URL, "application/json", []byte(q), nil)
+		r := gqltest.Post(t, srv.URL, "application/json", []byte(q), nil)
 		if len(r.Errors) != 1 || r.Errors[0].Code() != gqlerr.Internal || r.Errors[0].Message != "internal error" {
 			t.Fatalf("%s: %+v", q, r.Errors)
 		}
@@ -41,15 +36,14 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 // Errors a client can fix carry BAD_USER_INPUT and say what is wrong.
 func TestClientErrorsSayWhatIsWrong(t *testing.T) {
 	db := pgtest.New(t, "product")
-	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: core.NewCatalog(db.DB)}}), gqlserver.Options{Access: product.Access}))
-	defer srv.Close()
+	srv := serve(t, core.NewCatalog(db.DB))
 	for q, want := range map[string]string{
 		`{"query":"{ products(first: -1) { edges { cursor } } }"}`:                                         "first must be between 0 and 100",
 		`{"query":"{ products(filter: {minPrice: -5}) { edges { cursor } } }"}`:                            "minPrice must be 0 or more",
 		`{"query":"{ products(after: \"nope\") { edges { cursor } } }"}`:                                   "after is not a valid cursor",
 		`{"query":"query($f: Int) { products(first: $f) { edges { cursor } } }", "variables": {"f": "x"}}`: "Int",
 	} {
-		r := systemtest.Post(t, srv.URL, "application/json", []byte(q), nil)
+		r := gqltest.Post(t, srv.URL, "application/json", []byte(q), nil)
 		if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, want) {
 			t.Errorf("%s: %+v, want a message with %q", q, r.Errors, want)
 			continue

@@ -39,7 +39,7 @@ func TestRegisterSignsInAndEmailsAreUniqueIgnoringCase(t *testing.T) {
 	if s, errs := e.login("ADA@EXAMPLE.com ", password); errs != nil || s.User.ID != p.UserID {
 		t.Fatalf("login: %+v", errs)
 	}
-	if n := e.count(`SELECT count(*) FROM users`); n != 1 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM users`); n != 1 {
 		t.Errorf("%d users, want 1", n)
 	}
 	if got := e.outbox(); !slices.Equal(got, []string{"mart.user.v1.UserRegistered"}) {
@@ -80,7 +80,7 @@ func TestRegisterValidatesAndWritesNothingOnBadInput(t *testing.T) {
 			t.Errorf("%s: %v %+v, want %s on %v", c.name, err, errs, c.code, c.path)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM users`) + e.count(`SELECT count(*) FROM outbox`); n != 0 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM users`) + e.db.Count(e.t, `SELECT count(*) FROM outbox`); n != 0 {
 		t.Fatalf("bad input wrote %d rows", n)
 	}
 
@@ -129,14 +129,14 @@ func TestLoginFailuresLookAlikeAndLockOut(t *testing.T) {
 	if _, errs := e.login("grace@example.com", password); errs != nil {
 		t.Fatalf("after the lock: %+v", errs)
 	}
-	if n := e.count(`SELECT count(*) FROM login_attempts WHERE email = 'grace@example.com'`); n != 0 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM login_attempts WHERE email = 'grace@example.com'`); n != 0 {
 		t.Errorf("success kept %d failure rows", n)
 	}
 	// An expired lock starts the count afresh.
 	if _, errs := e.login("nobody@example.com", "wrong password"); !slices.Equal(codes(errs), []usererror.Code{core.InvalidCredentials}) {
 		t.Errorf("after an expired lock: %+v", errs)
 	}
-	if n := e.count(`SELECT failures FROM login_attempts WHERE email = 'nobody@example.com'`); n != 1 {
+	if n := e.db.Count(e.t, `SELECT failures FROM login_attempts WHERE email = 'nobody@example.com'`); n != 1 {
 		t.Errorf("failures = %d, want 1", n)
 	}
 }
@@ -157,8 +157,8 @@ func TestRefreshRotatesAndReuseRevokesTheSession(t *testing.T) {
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(s2.RefreshToken)
 	sum := sha256.Sum256(raw)
-	if e.count(`SELECT count(*) FROM refresh_tokens WHERE token_hash = ?`, raw) != 0 ||
-		e.count(`SELECT count(*) FROM refresh_tokens WHERE token_hash = ?`, sum[:]) != 1 {
+	if e.db.Count(e.t, `SELECT count(*) FROM refresh_tokens WHERE token_hash = ?`, raw) != 0 ||
+		e.db.Count(e.t, `SELECT count(*) FROM refresh_tokens WHERE token_hash = ?`, sum[:]) != 1 {
 		t.Fatal("tokens must be stored as their SHA-256 only")
 	}
 
@@ -342,7 +342,7 @@ func TestEnsureAdminIsIdempotent(t *testing.T) {
 	}
 	wg.Wait()
 
-	if n := e.count(`SELECT count(*) FROM users WHERE role = 'ADMIN'`); n != 3 {
+	if n := e.db.Count(e.t, `SELECT count(*) FROM users WHERE role = 'ADMIN'`); n != 3 {
 		t.Errorf("%d admins, want 3", n)
 	}
 	want := []string{"mart.user.v1.UserRegistered", "mart.user.v1.UserRegistered", "mart.user.v1.UserRoleChanged", "mart.user.v1.UserRegistered"}

@@ -7,16 +7,13 @@ import (
 	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 )
 
-const (
-	issuerName = "mart"
-	audience   = "mart-api"
-	password   = "correct horse battery"
-)
+const password = "correct horse battery"
 
 // env is one test's user database with accounts over it.
 type env struct {
@@ -28,19 +25,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, "user")
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := auth.NewIssuer([]auth.Key{key}, issuerName, audience, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := gqltest.NewKeys(t)
 	return &env{
 		t: t, db: db,
-		accounts: core.NewAccounts(db.DB, core.Options{Issuer: issuer, RefreshTokenTTL: time.Hour,
+		accounts: core.NewAccounts(db.DB, core.Options{Issuer: keys.Issuer, RefreshTokenTTL: time.Hour,
 			Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}), // shown on failure
-		verifier: auth.NewKeyVerifier([]auth.Key{key}, issuerName, audience),
+		verifier: keys.Verifier(),
 	}
 }
 
@@ -87,15 +77,6 @@ func (e *env) principal(s *core.Session) auth.Principal {
 		e.t.Fatalf("access token does not verify: %v", err)
 	}
 	return p
-}
-
-func (e *env) count(query string, args ...any) int {
-	e.t.Helper()
-	var n int
-	if err := e.db.DB.QueryRow(query, args...).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
 }
 
 // outbox lists the types of the events waiting in the outbox, in order.

@@ -4,20 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 	"github.com/onlinemart/mart/subgraphs/user/graph"
 )
@@ -25,46 +21,29 @@ import (
 // env is the user subgraph served over HTTP as the runtime serves it:
 // tokens verified by the shared middleware, root fields guarded by Access.
 type env struct {
-	db     *pgtest.Database
-	issuer *auth.Issuer
-	url    string
-	reads  *selectCounter
+	db    *pgtest.Database
+	srv   *gqltest.Server
+	reads *atomic.Int64 // SELECTs on users
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "user")
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := auth.NewIssuer([]auth.Key{key}, "mart", "mart-api", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	accounts := core.NewAccounts(db.DB, core.Options{Issuer: issuer, RefreshTokenTTL: time.Hour, Logger: log})
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}})
-	srv := httptest.NewServer(auth.Middleware(auth.NewKeyVerifier([]auth.Key{key}, "mart", "mart-api"), log,
-		gqlserver.New(schema, gqlserver.Options{Logger: log, Access: graph.Access})))
-	t.Cleanup(srv.Close)
-	reads := &selectCounter{}
-	db.DB.AddQueryHook(reads)
-	return &env{db: db, issuer: issuer, url: srv.URL, reads: reads}
+	keys := gqltest.NewKeys(t)
+	accounts := core.NewAccounts(db.DB, core.Options{Issuer: keys.Issuer, RefreshTokenTTL: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	srv := keys.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}}), graph.Access)
+	return &env{db: db, srv: srv, reads: gqltest.CountSelects(db.DB, "users")}
 }
 
-func (e *env) client(token string) systemtest.Client {
-	return systemtest.Client{URL: e.url, Token: token}
+func (e *env) client(token string) gqltest.Client {
+	return gqltest.Client{URL: e.srv.URL, Token: token}
 }
 
 // token issues an access token as the user service would.
 func (e *env) token(t *testing.T, p auth.Principal) string {
 	t.Helper()
-	tok, _, err := e.issuer.Issue(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return e.srv.Keys.Token(t, p)
 }
 
 type registered struct {
@@ -96,18 +75,6 @@ func (e *env) register(t *testing.T, email string) (id, token string) {
 	return out.Register.User.ID, *out.Register.AccessToken
 }
 
-// selectCounter counts SELECTs on the users table.
-type selectCounter struct{ n atomic.Int64 }
-
-func (c *selectCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (c *selectCounter) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.HasPrefix(e.Query, "SELECT") && strings.Contains(e.Query, `"users"`) {
-		c.n.Add(1)
-	}
-}
-
 // A user is visible to themself and to admins only; to anyone else the
 // entity is null, without an error and without being looked up.
 func TestUsersAreVisibleOnlyToThemselvesAndAdmins(t *testing.T) {
@@ -137,11 +104,11 @@ func TestUsersAreVisibleOnlyToThemselvesAndAdmins(t *testing.T) {
 		}
 		return emails
 	}
-	before := e.reads.n.Load()
+	before := e.reads.Load()
 	if got := entities(""); !slices.Equal(got, []string{"", "", ""}) {
 		t.Errorf("anonymous sees %v", got)
 	}
-	if e.reads.n.Load() != before {
+	if e.reads.Load() != before {
 		t.Error("users were looked up for a caller who may see none")
 	}
 	for _, c := range []struct {

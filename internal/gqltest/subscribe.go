@@ -1,4 +1,4 @@
-package systemtest
+package gqltest
 
 import (
 	"context"
@@ -31,8 +31,9 @@ type wsMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// Subscribe opens a websocket to the router, authenticates in
-// connection_init when the client has a token, and starts the operation.
+// Subscribe opens a websocket to the client's endpoint, authenticates in
+// connection_init when the client has a token (as the router expects), and
+// starts the operation.
 // It fails the test when the server does not acknowledge the connection.
 func (c Client) Subscribe(t testing.TB, query string, vars map[string]any) *Subscription {
 	t.Helper()
