@@ -24,6 +24,7 @@ import (
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/router"
 	"github.com/onlinemart/mart/subgraphs/inventory"
+	"github.com/onlinemart/mart/subgraphs/notification"
 	"github.com/onlinemart/mart/subgraphs/order"
 	"github.com/onlinemart/mart/subgraphs/payment"
 	"github.com/onlinemart/mart/subgraphs/product"
@@ -32,11 +33,12 @@ import (
 
 // Services are the subgraph services this build contains, by target name.
 var Services = map[string]service.Spec{
-	user.Spec.Name:      user.Spec,
-	product.Spec.Name:   product.Spec,
-	order.Spec.Name:     order.Spec,
-	inventory.Spec.Name: inventory.Spec,
-	payment.Spec.Name:   payment.Spec,
+	user.Spec.Name:         user.Spec,
+	product.Spec.Name:      product.Spec,
+	order.Spec.Name:        order.Spec,
+	inventory.Spec.Name:    inventory.Spec,
+	payment.Spec.Name:      payment.Spec,
+	notification.Spec.Name: notification.Spec,
 }
 
 // Listening reports the address a component listens on.

@@ -1,0 +1,74 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/onlinemart/mart/internal/config"
+)
+
+// Message is one notification as a channel delivers it.
+type Message struct {
+	ID      string // the notification's id: the email's Message-ID, an SMS reference
+	To      string // email address or phone number
+	Subject string // email only
+	Text    string // the plain-text email part, or the SMS
+	HTML    string // the HTML email part
+}
+
+// Sender delivers messages over one channel. An error means not delivered
+// (as far as the sender knows) and the message is tried again later.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// NewSenders returns the senders cfg describes: SMTP and an HTTP SMS
+// provider, or, where no server is configured, senders that write each
+// message to the log (the embedded default).
+func NewSenders(cfg config.Notify, log *slog.Logger) (map[Channel]Sender, error) {
+	senders := map[Channel]Sender{}
+	if cfg.SMTPAddr == "" {
+		senders[Email] = LogSender{Channel: Email, Logger: log}
+	} else {
+		s, err := NewSMTPSender(SMTPOptions{
+			Addr: cfg.SMTPAddr, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			StartTLS: cfg.SMTPStartTLS, From: cfg.SMTPFrom,
+		})
+		if err != nil {
+			return nil, err
+		}
+		senders[Email] = s
+	}
+	if cfg.SMSURL == "" {
+		senders[SMS] = LogSender{Channel: SMS, Logger: log}
+	} else {
+		s, err := NewHTTPSMSSender(HTTPSMSOptions{URL: cfg.SMSURL, Token: cfg.SMSToken, Format: cfg.SMSFormat})
+		if err != nil {
+			return nil, err
+		}
+		senders[SMS] = s
+	}
+	return senders, nil
+}
+
+// LogSender "delivers" by writing the message to the log, for running
+// without a mail server or SMS provider.
+type LogSender struct {
+	Channel Channel
+	Logger  *slog.Logger
+}
+
+// Send logs m.
+func (s LogSender) Send(ctx context.Context, m Message) error {
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []any{"channel", s.Channel, "id", m.ID, "to", m.To}
+	if s.Channel == Email {
+		attrs = append(attrs, "subject", m.Subject)
+	}
+	log.InfoContext(ctx, fmt.Sprintf("%s not sent, no provider configured; it says:\n%s", s.Channel, m.Text), attrs...)
+	return nil
+}

@@ -1,0 +1,11 @@
+// Package graph is the notification subgraph's GraphQL layer: gqlgen's
+// generated executor plus resolvers that translate to and from the core
+// package and decide who may see which notifications.
+package graph
+
+import "github.com/onlinemart/mart/subgraphs/notification/core"
+
+// Resolver is the root resolver; it holds the service's dependencies.
+type Resolver struct {
+	Store *core.Notifications
+}
