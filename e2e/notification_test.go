@@ -65,7 +65,9 @@ func TestCustomersAreNotified(t *testing.T) {
 	var mine struct {
 		Me struct {
 			Notifications struct {
-				Edges []struct{ Node struct{ Channel, Template, Status string } }
+				Edges []struct {
+					Node struct{ Channel, Template, Status string }
+				}
 			}
 		}
 	}
