@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test check lint generate generate-check compose clean
+.PHONY: help run build test check lint generate generate-check compose contracts contracts-test tools clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ build: ## build bin/mart
 test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
-check: lint generate-check test ## vet, format, generated code current, tests
+check: lint generate-check contracts test ## vet, format, generated code current, contracts, tests
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
@@ -34,6 +34,26 @@ generate-check: generate ## fail when committed generated code is stale
 
 compose: ## write schema/supergraph.graphql from supergraph.yaml
 	$(GO) run ./cmd/mart compose
+
+# Contract checks (tools/contracts.sh): composition, breaking supergraph
+# changes against HEAD~1, buf lint and buf breaking (WIRE_JSON) of proto/
+# against HEAD~1; then the checks' own tests on tools/testdata. Needs Node
+# (npm ci of tools/package-lock.json) and builds buf from tools/go.mod; `make
+# test` needs neither.
+CONTRACTS_TEST := node --test tools/test/
+
+contracts: tools ## contract checks: composition, breaking GraphQL and protobuf changes vs HEAD~1
+	tools/contracts.sh
+	$(CONTRACTS_TEST)
+
+contracts-test: tools ## only the tests of the contract checks (fixtures in tools/testdata)
+	$(CONTRACTS_TEST)
+
+tools: tools/node_modules/.package-lock.json ## install the pinned contract tools (npm ci in tools/)
+
+tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+	@touch $@
 
 clean: ## remove build output
 	rm -rf bin
