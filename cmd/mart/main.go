@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/onlinemart/mart/internal/app"
 	"github.com/onlinemart/mart/internal/config"
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return compose(ctx, args, stdout, stderr)
 	case "admin":
 		return adminCommand(ctx, args, os.Stdin, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, args)
 	case "version":
 		fmt.Fprintln(stdout, "mart", versionString())
 		return nil
@@ -77,6 +81,9 @@ Usage:
   mart admin create --email EMAIL [--name NAME]
         Make sure an ADMIN with this email exists: create it (password read
         from the terminal, or one line of stdin) or promote the existing account.
+  mart healthcheck URL
+        GET URL (e.g. http://127.0.0.1:4002/readyz) and exit 0 on 200, 1
+        otherwise: a container health check for images without a shell.
   mart version
         Print the version.
 
@@ -205,5 +212,27 @@ func compose(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintln(stderr, "wrote", *out)
+	return nil
+}
+
+// healthcheck is for container health checks in images without curl.
+func healthcheck(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: mart healthcheck URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", args[0], resp.Status)
+	}
 	return nil
 }

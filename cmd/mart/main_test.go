@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,5 +195,24 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of the signal")
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		}
+	}))
+	defer ok.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", ok.URL + "/readyz"}, &out, &out); err != nil {
+		t.Errorf("healthy: %v", err)
+	}
+	if err := run(context.Background(), []string{"healthcheck", ok.URL + "/other"}, &out, &out); err == nil {
+		t.Error("503 passed the health check")
+	}
+	if err := run(context.Background(), []string{"healthcheck", "http://127.0.0.1:1/readyz"}, &out, &out); err == nil {
+		t.Error("unreachable passed the health check")
 	}
 }
