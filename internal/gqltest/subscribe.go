@@ -95,14 +95,22 @@ func (s *Subscription) read() {
 // closed connection reads as "closed".
 func (s *Subscription) Next(timeout time.Duration) Message {
 	s.t.Helper()
+	m, ok := s.Poll(timeout)
+	if !ok {
+		s.t.Fatalf("subscription: nothing within %s", timeout)
+	}
+	return m
+}
+
+// Poll is Next that reports a timeout instead of failing the test.
+func (s *Subscription) Poll(timeout time.Duration) (Message, bool) {
 	select {
 	case m, ok := <-s.events:
 		if !ok {
-			return Message{Type: "closed"}
+			return Message{Type: "closed"}, true
 		}
-		return m
+		return m, true
 	case <-time.After(timeout):
-		s.t.Fatalf("subscription: nothing within %s", timeout)
-		return Message{}
+		return Message{}, false
 	}
 }
