@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test check lint generate generate-check compose contracts contracts-test tools clean
+.PHONY: help run build test check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ build: ## build bin/mart
 test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
-check: lint generate-check contracts test ## vet, format, generated code current, contracts, tests
+check: lint generate-check playground-check contracts test ## vet, format, generated code current, contracts, tests
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
@@ -54,6 +54,21 @@ tools: tools/node_modules/.package-lock.json ## install the pinned contract tool
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund
 	@touch $@
+
+# The GraphiQL playground the router serves at / (MART_PLAYGROUND): GraphiQL
+# 5 bundled by esbuild from playground/ (pinned by playground/package-lock.json)
+# into router/playground/dist, which is embedded in the binary and committed
+# like other generated code. The build is reproducible, so playground-check
+# can tell whether the committed bundle matches its sources. Needs Node and
+# npm; `make test` does not (it needs Chromium for e2e's playground test:
+# apt-get install chromium).
+playground: ## rebuild the playground bundle (npm ci + esbuild in playground/ → router/playground/dist)
+	cd playground && npm ci --no-audit --no-fund
+	cd playground && node build.mjs
+
+playground-check: playground ## fail when the committed playground bundle is stale
+	@git diff --exit-code -- router/playground/dist || { echo "playground bundle is stale: run make playground and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- router/playground/dist)" || { git status --porcelain -- router/playground/dist; echo "playground bundle is not committed"; exit 1; }
 
 clean: ## remove build output
 	rm -rf bin

@@ -80,7 +80,8 @@ type gqlRequest struct {
 
 // ServeHTTP serves /graphql: POST with a JSON body, GET for queries, and
 // websocket upgrades for subscriptions (and any operation) over
-// graphql-transport-ws or graphql-ws. It also serves /.well-known/jwks.json.
+// graphql-transport-ws or graphql-ws. It also serves /.well-known/jwks.json
+// and, when enabled, the playground (playground.go).
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &trackingWriter{ResponseWriter: w}
 	defer func() {
@@ -95,6 +96,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if rt.servePlayground(rw, r) {
+		return
+	}
 	switch r.URL.Path {
 	case graphqlPath:
 	case jwksPath:
@@ -232,6 +236,9 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		if msg := rt.opts.checkLimits(stats); msg != "" {
 			return nil, fail(http.StatusBadRequest, codeQueryLimitExceeded, "%s", msg)
 		}
+	}
+	if err := rt.opts.checkIntrospection(op.doc); err != nil {
+		return nil, err
 	}
 	op.opType = operationType(op.doc, op.operationName)
 	switch {

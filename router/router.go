@@ -16,6 +16,7 @@ import (
 
 	"github.com/jensneuse/abstractlogger"
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/router/playground"
 	nodev1 "github.com/wundergraph/cosmo/router/gen/proto/wg/cosmo/node/v1"
 	"github.com/wundergraph/graphql-go-tools/execution/engine"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/engine/resolve"
@@ -47,6 +48,13 @@ type Options struct {
 	// JWKSURL is the user service's key set, republished at
 	// /.well-known/jwks.json; empty answers 404 there.
 	JWKSURL string
+
+	// Playground serves the GraphiQL playground (bundled, works offline) at
+	// GET / and, to browsers asking for HTML, at GET /graphql.
+	Playground bool
+	// Introspection allows __schema and __type queries; off, they are
+	// refused with GRAPHQL_VALIDATION_FAILED (__typename stays allowed).
+	Introspection bool
 }
 
 func (o *Options) setDefaults() {
@@ -83,6 +91,7 @@ type Router struct {
 	engineLog  abstractlogger.Logger
 	engine     *engine.ExecutionEngine
 	jwksClient *http.Client
+	playground *playground.Handler // nil: Options.Playground off
 
 	stopEngine context.CancelFunc // ends the engine's subscriptions and pollers
 
@@ -119,8 +128,9 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		stop()
 		return nil, fmt.Errorf("router: build engine configuration: %w", err)
 	}
-	// Operations over websockets skip readRequest; apply the limits there too.
-	cfg.SetWebsocketBeforeStartHook(limitsHook{opts: opts})
+	// Operations over websockets skip readRequest; apply the limits and the
+	// introspection switch there too.
+	cfg.SetWebsocketBeforeStartHook(beforeStartHooks{limitsHook{opts: opts}, introspectionHook{opts: opts}})
 	engineLog := engineLogger(opts.Logger)
 	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,
@@ -149,7 +159,15 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		stop()
 		return nil, fmt.Errorf("router: create engine: %w", err)
 	}
+	var pg *playground.Handler
+	if opts.Playground {
+		if pg, err = playground.New(); err != nil {
+			stop()
+			return nil, fmt.Errorf("router: playground: %w", err)
+		}
+	}
 	return &Router{
+		playground: pg,
 		opts:       opts,
 		log:        opts.Logger,
 		engineLog:  engineLog,

@@ -148,7 +148,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
 		}
 		if component == "router" {
-			fmt.Fprintf(stdout, "\nOnline Mart is up.\n  GraphQL:  http://%[1]s/graphql  (POST, GET, websocket)\n  Health:   http://%[1]s/readyz\n  Metrics:  http://%[1]s/metrics\n\n", addr)
+			fmt.Fprintf(stdout, "\nOnline Mart is up.\n")
+			if cfg.Router.Playground {
+				fmt.Fprintf(stdout, "  Playground: http://%s/\n", addr)
+			}
+			fmt.Fprintf(stdout, "  GraphQL:    http://%[1]s/graphql  (POST, GET, websocket)\n  Health:     http://%[1]s/readyz\n  Metrics:    http://%[1]s/metrics\n\n", addr)
 		}
 	})
 }

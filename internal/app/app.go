@@ -164,6 +164,7 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 		MaxAliases: cfg.Router.MaxAliases, MaxRootFields: cfg.Router.MaxRootFields,
 		RequestTimeout: cfg.Router.RequestTimeout, Logger: log.With("component", "router"),
 		Verifier: auth.NewVerifier(jwks, cfg.Auth.Issuer, cfg.Auth.Audience), JWKSURL: jwks,
+		Playground: cfg.Router.Playground, Introspection: cfg.Router.Introspection,
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
@@ -172,6 +173,7 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", rt)
 	mux.Handle("GET /.well-known/jwks.json", rt)
+	mux.Handle("/", rt) // the playground at GET / (404 when MART_PLAYGROUND is off) and JSON 404s
 	srv := &httpserver.Server{Name: "router", Addr: cfg.Router.Addr, Handler: mux, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log}
 	addr, err := srv.Listen()
 	if err != nil {

@@ -42,6 +42,8 @@ func Vars() []Var {
 		{"MART_MAX_ALIASES", "30", "router: most aliases in one operation"},
 		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
 		{"MART_REQUEST_TIMEOUT", "30s", "router: time limit for one request, subgraph calls included"},
+		{"MART_PLAYGROUND", "true", "router: serve the GraphiQL playground at / (and at /graphql to browsers); false: 404"},
+		{"MART_INTROSPECTION", "true", "router: answer __schema and __type queries; false refuses them (GRAPHQL_VALIDATION_FAILED)"},
 		{"MART_SHUTDOWN_TIMEOUT", "20s", "time allowed to drain requests and handlers on shutdown"},
 		{"MART_JWT_ISSUER", "mart", "iss claim of access tokens"},
 		{"MART_JWT_AUDIENCE", "mart-api", "aud claim of access tokens"},
@@ -99,6 +101,8 @@ type Router struct {
 	MaxAliases       int
 	MaxRootFields    int
 	RequestTimeout   time.Duration
+	Playground       bool
+	Introspection    bool
 }
 
 // Auth holds the token settings shared by the issuer and every verifier.
@@ -163,6 +167,13 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		}
 		return n
 	}
+	getBool := func(name string) bool {
+		b, err := strconv.ParseBool(get(name))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: want true or false, got %q", name, get(name)))
+		}
+		return b
+	}
 	getDuration := func(name string) time.Duration {
 		d, err := time.ParseDuration(get(name))
 		if err != nil || d <= 0 {
@@ -184,6 +195,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			MaxAliases:       getInt("MART_MAX_ALIASES"),
 			MaxRootFields:    getInt("MART_MAX_ROOT_FIELDS"),
 			RequestTimeout:   getDuration("MART_REQUEST_TIMEOUT"),
+			Playground:       getBool("MART_PLAYGROUND"),
+			Introspection:    getBool("MART_INTROSPECTION"),
 		},
 		Services: map[string]Service{},
 		Auth: Auth{

@@ -53,3 +53,17 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestPlaygroundAndIntrospectionSwitches(t *testing.T) {
+	c, err := load(nil)
+	if err != nil || !c.Router.Playground || !c.Router.Introspection {
+		t.Fatalf("defaults: %+v %v", c.Router, err)
+	}
+	c, err = load(map[string]string{"MART_PLAYGROUND": "false", "MART_INTROSPECTION": "false"})
+	if err != nil || c.Router.Playground || c.Router.Introspection {
+		t.Fatalf("switched off: %+v %v", c.Router, err)
+	}
+	if _, err := load(map[string]string{"MART_PLAYGROUND": "maybe"}); err == nil || !strings.Contains(err.Error(), "MART_PLAYGROUND") {
+		t.Errorf("bad value: %v", err)
+	}
+}
