@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
+.PHONY: help run build test bench bench-quick check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -17,6 +17,20 @@ build: ## build bin/mart
 
 test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# Benchmarks (bench/, against the same Postgres as `make test`; results and
+# how to read them in docs/benchmarks.md). -run '^$$' runs no tests; each
+# benchmark starts the whole system in-process. BenchmarkSaga counts orders
+# (-benchtime=Nx), BenchmarkProductsStockSQL requests.
+BENCH := $(GO) test -count=1 -run '^$$' -timeout 30m ./bench
+
+bench: ## run the benchmarks (saga throughput and latency, N+1 check; ~4 min)
+	$(BENCH) -bench 'Saga' -benchtime=1000x
+	$(BENCH) -bench 'ProductsStockSQL' -benchtime=2s
+
+bench-quick: ## a short run of the benchmarks (< 2 min; no cost breakdown)
+	$(BENCH) -short -bench 'Saga' -benchtime=150x
+	$(BENCH) -short -bench 'ProductsStockSQL' -benchtime=100x
 
 check: lint generate-check playground-check contracts test ## vet, format, generated code current, contracts, tests
 

@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Customers placing orders at once in BenchmarkSaga.
+const sagaCustomers = 16
+
+// How often a customer polls the order it is following. Latency is taken
+// from the order's own history (server timestamps), so this only adds idle
+// time between a customer's orders, not to the measured latency.
+const sagaPoll = 50 * time.Millisecond
+
+const placeOrder = `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { order { id } userErrors { field message code } } }`
+
+const followOrder = `query($id: ID!) { order(id: $id) { status history { status at } } }`
+
+// BenchmarkSaga measures the order saga end to end: placeOrder through the
+// router until the order is CONFIRMED (stock reserved by inventory, charged
+// by payment, each step an event through the outbox, Kafka and an inbox).
+// One op is one order; b.N orders are placed per run (use -benchtime=Nx).
+//
+//	pgcommit  the Postgres commit ceiling of this machine (pgbench-like)
+//	cost      Postgres transactions per order in each service's database,
+//	          measured once (costOrders orders) before max; skipped
+//	          with -short
+//	max       sagaCustomers customers, each placing its next order as soon
+//	          as the previous one is settled
+//	half      the same customers paced by a ticker to half the rate max
+//	          measured in this run
+//
+// Metrics: orders/s (confirmed per second of wall time), p50-ms and p99-ms
+// (place → CONFIRMED, from the order's history), reserve-p50-ms and
+// pay-p50-ms (its two steps: to AWAITING_PAYMENT, then to CONFIRMED), errors (failed requests,
+// orders not confirmed within 30s or cancelled), orders/commit (orders/s
+// ÷ the commit ceiling).
+func BenchmarkSaga(b *testing.B) {
+	ceiling := commitCeiling(b)
+	m := startMart(b)
+	products := m.products(b, "SAGA", 4, 1_000_000)
+	tokens := m.customers(b, sagaCustomers)
+	// Warm up: the order service learns of the products from events, and
+	// the first order of each customer warms connections and caches.
+	warm := runOrders(b, m.sys.RouterURL, products, tokens, len(tokens), 0)
+	if warm.confirmed == 0 {
+		b.Fatalf("warm-up: no order confirmed (%d errors: %v)", warm.errors, warm.firstErr)
+	}
+
+	var cost orderCost
+	if !testing.Short() { // it waits for Postgres' statistics three times (~35s)
+		cost = measureOrderCost(b, m, products, tokens)
+		b.Logf("one order: %v", cost)
+	}
+
+	b.Run("pgcommit", func(b *testing.B) {
+		b.ReportMetric(ceiling, "commits/s")
+	})
+	b.Run("cost", func(b *testing.B) {
+		if cost.services == nil {
+			b.Skip("not measured with -short")
+		}
+		for _, s := range cost.services {
+			b.ReportMetric(cost.xacts[s], s+"-xacts/order")
+		}
+		b.ReportMetric(cost.totalXacts(), "xacts/order")
+		b.ReportMetric(cost.polls, "polls/order")
+	})
+	var maxRate float64
+	b.Run("max", func(b *testing.B) {
+		r := runOrders(b, m.sys.RouterURL, products, tokens, b.N, 0)
+		maxRate = r.rate()
+		r.report(b, ceiling)
+	})
+	b.Run("half", func(b *testing.B) {
+		if maxRate == 0 {
+			b.Skip("max measured no rate")
+		}
+		r := runOrders(b, m.sys.RouterURL, products, tokens, b.N, maxRate/2)
+		r.report(b, ceiling)
+		b.ReportMetric(maxRate/2, "target-orders/s")
+	})
+}
+
+type sagaResult struct {
+	confirmed int
+	errors    int
+	firstErr  error
+	latencies []time.Duration
+	reserve   []time.Duration // PENDING → AWAITING_PAYMENT
+	pay       []time.Duration // AWAITING_PAYMENT → CONFIRMED
+	polls     int             // order(id) queries while following
+	wall      time.Duration
+}
+
+func (r sagaResult) rate() float64 {
+	if r.wall <= 0 {
+		return 0
+	}
+	return float64(r.confirmed) / r.wall.Seconds()
+}
+
+func (r sagaResult) report(b *testing.B, ceiling float64) {
+	b.Helper()
+	if r.firstErr != nil {
+		b.Logf("%d errors, the first: %v", r.errors, r.firstErr)
+	}
+	b.ReportMetric(r.rate(), "orders/s")
+	b.ReportMetric(percentile(r.latencies, 0.50), "p50-ms")
+	b.ReportMetric(percentile(r.latencies, 0.99), "p99-ms")
+	b.ReportMetric(percentile(r.reserve, 0.50), "reserve-p50-ms")
+	b.ReportMetric(percentile(r.pay, 0.50), "pay-p50-ms")
+	b.ReportMetric(float64(r.errors), "errors")
+	if ceiling > 0 {
+		b.ReportMetric(r.rate()/ceiling, "orders/commit")
+	}
+}
+
+// percentile returns the q-quantile of ds in milliseconds (nearest rank).
+func percentile(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return float64(s[max(i, 0)].Microseconds()) / 1000
+}
+
+// runOrders places n orders of one unit of one of products, spread over
+// the customers (tokens), each customer following its order until it is
+// settled before placing the next. With rate > 0 a ticker hands out the
+// orders at that rate; otherwise customers go as fast as they can.
+func runOrders(b *testing.B, url string, products, tokens []string, n int, rate float64) sagaResult {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tickets := make(chan int)
+	go func() {
+		defer close(tickets)
+		var tick <-chan time.Time
+		if rate > 0 {
+			t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+			defer t.Stop()
+			tick = t.C
+		}
+		for i := range n {
+			if tick != nil {
+				select {
+				case <-tick:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case tickets <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var mu sync.Mutex
+	var res sagaResult
+	var lastConfirmed atomic.Int64 // unix nanos
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.errors++
+		if res.firstErr == nil {
+			res.firstErr = err
+		}
+	}
+	start := time.Now()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c, token := range tokens {
+		wg.Go(func() {
+			for i := range tickets {
+				st, polls, err := placeAndFollow(ctx, url, token, products[(c+i)%len(products)], fmt.Sprintf("bench-%d-%d-%d", start.UnixNano(), c, i))
+				mu.Lock()
+				res.polls += polls
+				mu.Unlock()
+				if err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				res.confirmed++
+				res.latencies = append(res.latencies, st.total)
+				res.reserve = append(res.reserve, st.reserve)
+				res.pay = append(res.pay, st.pay)
+				mu.Unlock()
+				now := time.Now().UnixNano()
+				for {
+					old := lastConfirmed.Load()
+					if now <= old || lastConfirmed.CompareAndSwap(old, now) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if last := lastConfirmed.Load(); last > 0 {
+		res.wall = time.Unix(0, last).Sub(start)
+	}
+	return res
+}
+
+// steps are the durations of one order's saga, by its history.
+type steps struct {
+	total   time.Duration // PENDING → CONFIRMED
+	reserve time.Duration // PENDING → AWAITING_PAYMENT: OrderPlaced to inventory, StockReserved back
+	pay     time.Duration // AWAITING_PAYMENT → CONFIRMED: the charge, PaymentSucceeded back
+}
+
+// placeAndFollow places one order and polls it until it is settled; it
+// returns the durations of its steps by the order's history, and how many
+// times it polled.
+func placeAndFollow(ctx context.Context, url, token, product, key string) (st steps, polls int, err error) {
+	in := map[string]any{
+		"lines":           []any{map[string]any{"productId": product, "quantity": 1}},
+		"shippingAddress": map[string]any{"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postalCode": "SW1Y 4JH", "country": "GB"},
+		"paymentToken":    "tok_visa",
+		"idempotencyKey":  key,
+	}
+	var placed struct {
+		PlaceOrder struct {
+			Order      *struct{ ID string }
+			UserErrors []userError
+		}
+	}
+	// The order service learns of new products from events: retry while it
+	// has not heard of this one yet.
+	for attempt := 0; ; attempt++ {
+		placed.PlaceOrder.Order, placed.PlaceOrder.UserErrors = nil, nil
+		if err := call(ctx, url, token, placeOrder, map[string]any{"in": in}, &placed); err != nil {
+			return st, polls, fmt.Errorf("placeOrder: %w", err)
+		}
+		if placed.PlaceOrder.Order != nil {
+			break
+		}
+		if attempt > 100 || len(placed.PlaceOrder.UserErrors) == 0 || placed.PlaceOrder.UserErrors[0].Code != "NOT_FOUND" {
+			return st, polls, fmt.Errorf("placeOrder: %+v", placed.PlaceOrder.UserErrors)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	id := placed.PlaceOrder.Order.ID
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(sagaPoll)
+		polls++
+		var out struct {
+			Order *struct {
+				Status  string
+				History []struct {
+					Status string
+					At     time.Time
+				}
+			}
+		}
+		if err := call(ctx, url, token, followOrder, map[string]any{"id": id}, &out); err != nil {
+			return st, polls, fmt.Errorf("order %s: %w", id, err)
+		}
+		if out.Order == nil {
+			return st, polls, fmt.Errorf("order %s: not found", id)
+		}
+		switch out.Order.Status {
+		case "CONFIRMED", "SHIPPED", "DELIVERED":
+			h := out.Order.History
+			at := map[string]time.Time{}
+			for _, e := range h {
+				at[e.Status] = e.At
+			}
+			if c, ok := at["CONFIRMED"]; ok && len(h) > 0 {
+				st.total = c.Sub(h[0].At)
+				if a, ok := at["AWAITING_PAYMENT"]; ok {
+					st.reserve, st.pay = a.Sub(h[0].At), c.Sub(a)
+				}
+				return st, polls, nil
+			}
+			return st, polls, fmt.Errorf("order %s: CONFIRMED without history: %+v", id, h)
+		case "CANCELLED":
+			return st, polls, fmt.Errorf("order %s: cancelled", id)
+		}
+	}
+	return st, polls, fmt.Errorf("order %s: not confirmed within 30s", id)
+}
