@@ -15,7 +15,6 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/usererror"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/order/core"
@@ -145,14 +144,6 @@ func statuses(o *core.Order) []string {
 		if h.Reason != nil {
 			out[i] += ":" + string(*h.Reason)
 		}
-	}
-	return out
-}
-
-func codes(errs []usererror.UserError) []usererror.Code {
-	out := make([]usererror.Code, len(errs))
-	for i, e := range errs {
-		out[i] = e.Code
 	}
 	return out
 }
