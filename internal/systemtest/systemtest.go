@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -100,20 +101,29 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
+	// Up when the router listens or, without a router, every service.
 	up := make(chan struct{})
+	waiting := len(cfg.Targets)
+	if slices.Contains(cfg.Targets, "router") {
+		waiting = 1
+	}
 	done := make(chan error, 1)
-	var once sync.Once
 	var mu sync.Mutex
 	go func() {
 		done <- app.Run(ctx, cfg, logger, func(component string, addr net.Addr) {
 			mu.Lock()
 			defer mu.Unlock()
 			url := "http://" + addr.String() + "/graphql"
-			if component == "router" {
+			switch {
+			case component == "router":
 				sys.RouterURL = url
-				once.Do(func() { close(up) })
-			} else {
+			case component != "kafka":
 				sys.Services[component] = url
+			}
+			if component == "router" || (component != "kafka" && !slices.Contains(cfg.Targets, "router")) {
+				if waiting--; waiting == 0 {
+					close(up)
+				}
 			}
 		})
 	}()
