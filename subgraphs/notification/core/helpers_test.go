@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
@@ -40,7 +41,7 @@ type env struct {
 func fast(t *testing.T) core.Options {
 	return core.Options{
 		MaxAttempts: 3, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-		SendTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
+		SendTimeout: 5 * time.Second, Jobs: jobs.Options{Poll: 5 * time.Millisecond},
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), // shown on failure
 	}
 }

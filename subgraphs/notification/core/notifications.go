@@ -14,6 +14,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/jobs"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
@@ -31,12 +32,10 @@ type Options struct {
 	MaxBackoff     time.Duration
 	// SendTimeout limits one send; default 30s.
 	SendTimeout time.Duration
-	// PollInterval is how often an idle worker looks for due
-	// notifications; default 500ms.
-	PollInterval time.Duration
-	// Workers is how many sends may be in flight; default 4.
-	Workers int
-	Logger  *slog.Logger // default slog.Default()
+	// Jobs tunes the delivery workers (Run): how many sends may be in
+	// flight and how often idle ones poll.
+	Jobs   jobs.Options
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Notifications records what the events it consumes should tell users
@@ -63,15 +62,10 @@ func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Not
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = 30 * time.Second
 	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 500 * time.Millisecond
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 4
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Jobs.Logger = opts.Logger
 	return &Notifications{db: db, senders: senders, opts: opts, log: opts.Logger.With("component", "notifications")}
 }
 

@@ -5,15 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/onlinemart/mart/internal/pause"
+	"github.com/onlinemart/mart/internal/jobs"
 )
 
 var (
@@ -47,27 +45,10 @@ const maxErrorLen = 1000
 // result then records SENT, a retry with backoff, or FAILED. A worker that
 // dies mid-send leaves the lease to expire and the row is tried again
 // (delivery is at least once; a repeat keeps its Message-ID). Replicas
-// share the queue through FOR UPDATE SKIP LOCKED.
+// share the queue through FOR UPDATE SKIP LOCKED; the notifications table
+// is their job queue (internal/jobs).
 func (n *Notifications) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for range n.opts.Workers {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				worked, err := n.ProcessNext(ctx)
-				if worked && err == nil {
-					continue
-				}
-				wait := n.opts.PollInterval
-				if err != nil && ctx.Err() == nil {
-					n.log.Warn("delivering a notification failed", "err", err)
-					wait = max(wait, time.Second)
-				}
-				pause.For(ctx, wait)
-			}
-		})
-	}
-	wg.Wait()
-	return nil
+	return jobs.Run(ctx, n.db, "notifications", n.opts.Jobs, n.ProcessNext)
 }
 
 // ProcessNext claims the notification due first, sends it and records the
@@ -148,15 +129,10 @@ func (n *Notifications) deliver(ctx context.Context, note *Notification) error {
 }
 
 // backoff is the wait after the attempt-th failed send: doubling from
-// InitialBackoff up to MaxBackoff, then drawn between half and all of
-// that, so notifications failing together do not retry together.
+// InitialBackoff up to MaxBackoff, with jitter so that notifications
+// failing together do not retry together.
 func (n *Notifications) backoff(attempt int) time.Duration {
-	d := n.opts.InitialBackoff
-	for i := 1; i < attempt && d < n.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, n.opts.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
+	return jobs.Backoff(attempt, n.opts.InitialBackoff, n.opts.MaxBackoff)
 }
 
 func truncate(s string) string {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
@@ -32,7 +33,7 @@ type env struct {
 func fast(t *testing.T) core.Options {
 	return core.Options{
 		MaxAttempts: 3, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-		CallTimeout: 5 * time.Second, PollInterval: 5 * time.Millisecond,
+		CallTimeout: 5 * time.Second, Jobs: jobs.Options{Poll: 5 * time.Millisecond},
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), // shown on failure
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
@@ -30,12 +31,10 @@ type Options struct {
 	MaxBackoff     time.Duration
 	// CallTimeout limits one provider call; default 15s.
 	CallTimeout time.Duration
-	// PollInterval is how often an idle worker looks for due work;
-	// default 250ms.
-	PollInterval time.Duration
-	// Workers is how many provider calls may be in flight; default 4.
-	Workers int
-	Logger  *slog.Logger // default slog.Default()
+	// Jobs tunes the workers (Run): how many provider calls may be in
+	// flight and how often idle ones poll.
+	Jobs   jobs.Options
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Payments records each order's payment from the saga's events, and (Run)
@@ -62,15 +61,10 @@ func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 15 * time.Second
 	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 4
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Jobs.Logger = opts.Logger
 	return &Payments{
 		db: db, provider: provider, events: outbox.NewWriter("payment"), opts: opts,
 		log: opts.Logger.With("component", "payments"),

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/pause"
+	"github.com/onlinemart/mart/internal/jobs"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 )
@@ -40,6 +39,7 @@ var (
 
 // Run charges and refunds due payments until ctx is cancelled, then lets
 // the calls in flight finish and record their results, and returns nil.
+// The payments table is its job queue (internal/jobs).
 //
 // Why a worker and not the event handler: a provider call may take seconds
 // and a failing one is retried with backoff. Inside the handler it would
@@ -51,42 +51,10 @@ var (
 // lease to expire; the payment is then claimed again and the provider
 // called again with the same idempotency key (the payment id), which
 // returns the first result instead of charging twice. Replicas share the
-// queue through FOR UPDATE SKIP LOCKED; within one, up to Options.Workers
+// queue through FOR UPDATE SKIP LOCKED; within one, up to Jobs.Workers
 // calls run at a time.
 func (p *Payments) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	busy := make(chan struct{}, p.opts.Workers) // one token per call in flight
-	for {
-		select {
-		case busy <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil // both were ready: stopping wins
-		}
-		pay, err := p.claim(ctx)
-		if pay == nil {
-			<-busy
-			wait := p.opts.PollInterval
-			if err != nil && ctx.Err() == nil {
-				p.log.Warn("claiming a payment failed, retrying", "err", err)
-				wait = max(wait, time.Second)
-			}
-			if !pause.For(ctx, wait) {
-				return nil
-			}
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-busy }()
-			if err := p.process(ctx, pay); err != nil {
-				// The lease expires and the payment is claimed again.
-				p.log.Warn("recording a provider call failed", "payment_id", pay.ID, "err", err)
-			}
-		})
-	}
+	return jobs.Run(ctx, p.db, "payments", p.opts.Jobs, p.ProcessNext)
 }
 
 // ProcessNext claims one due payment, makes its provider call and records
@@ -250,13 +218,9 @@ func (p *Payments) refund(ctx context.Context, claimed *Payment) error {
 }
 
 // backoff is the wait after the attempt-th failed call: doubling from
-// InitialBackoff, at most MaxBackoff.
+// InitialBackoff up to MaxBackoff, with jitter.
 func (p *Payments) backoff(attempt int) time.Duration {
-	d := p.opts.InitialBackoff
-	for i := 1; i < attempt && d < p.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, p.opts.MaxBackoff)
+	return jobs.Backoff(attempt, p.opts.InitialBackoff, p.opts.MaxBackoff)
 }
 
 // lock reads a payment FOR UPDATE, so its events enter the outbox in the
