@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -143,6 +144,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 	log.Info("starting mart", "version", versionString(), "targets", strings.Join(cfg.Targets, ","))
+	if cfg.PprofAddr != "" {
+		addr, err := servePprof(ctx, cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("MART_PPROF_ADDR: %w", err)
+		}
+		fmt.Fprintf(stdout, "Profiler: http://%s/debug/pprof/\n", addr)
+	}
 	return app.Run(ctx, cfg, log, func(component string, addr net.Addr) {
 		if component == "kafka" {
 			fmt.Fprintf(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
@@ -155,6 +163,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  GraphQL:    http://%[1]s/graphql  (POST, GET, websocket)\n  Health:     http://%[1]s/readyz\n  Metrics:    http://%[1]s/metrics\n\n", addr)
 		}
 	})
+}
+
+// servePprof serves Go's profiler on addr until ctx ends, so that a running
+// process can be measured (the benchmarks profile the router this way).
+// It is off unless asked for: profiles reveal internals and cost CPU.
+func servePprof(ctx context.Context, addr string) (net.Addr, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return l.Addr(), nil
 }
 
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -142,6 +143,7 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	t.Setenv("MART_LOG_LEVEL", "warn")
 	t.Setenv("MART_ADMIN_EMAIL", systemtest.AdminEmail)
 	t.Setenv("MART_ADMIN_PASSWORD", systemtest.AdminPassword)
+	t.Setenv("MART_PPROF_ADDR", "127.0.0.1:0")
 	for _, name := range config.ServiceNames() {
 		up := strings.ToUpper(name)
 		t.Setenv("MART_"+up+"_ADDR", "127.0.0.1:0")
@@ -163,6 +165,19 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	if url == "" {
 		stop()
 		t.Fatalf("no router address printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	// The profiler asked for with MART_PPROF_ADDR answers.
+	profiler := regexp.MustCompile(`Profiler: (http://\S+/debug/pprof/)`).FindStringSubmatch(stdout.String())
+	if profiler == nil {
+		t.Errorf("no profiler address printed; stdout:\n%s", stdout.String())
+	} else if resp, err := http.Get(profiler[1] + "goroutine?debug=1"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("profiler: %v %v", resp, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "goroutine profile") {
+			t.Errorf("profiler answered %.200s", body)
+		}
 	}
 	sys := &systemtest.System{RouterURL: url}
 	admin := sys.Admin(t) // the admin from MART_ADMIN_EMAIL, signed in through the router

@@ -63,6 +63,7 @@ func Vars() []Var {
 		{"MART_SMS_FORMAT", "json", "notification service: SMS request body, json or form"},
 		{"MART_LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"MART_LOG_FORMAT", "text", "text or json"},
+		{"MART_PPROF_ADDR", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Keep it private"},
 	}
 	for _, s := range Services {
 		up := strings.ToUpper(s.Name)
@@ -142,6 +143,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
+	PprofAddr         string // empty: no profiler endpoint
 }
 
 // Load reads the configuration from the environment.
@@ -217,6 +219,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		ShutdownTimeout: getDuration("MART_SHUTDOWN_TIMEOUT"),
 		LogLevel:        get("MART_LOG_LEVEL"),
 		LogFormat:       get("MART_LOG_FORMAT"),
+		PprofAddr:       get("MART_PPROF_ADDR"),
 	}
 	if t := c.Notify.SMTPStartTLS; t != "auto" && t != "always" && t != "never" {
 		errs = append(errs, fmt.Sprintf("MART_SMTP_STARTTLS: want auto, always or never, got %q", t))
