@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/systemtest"
 	"github.com/onlinemart/mart/internal/testrun"
@@ -456,7 +457,7 @@ func TestInvalidOrdersWriteNothing(t *testing.T) {
 	if len(orders.Orders.Edges) != 0 {
 		t.Errorf("%d orders written, want none", len(orders.Orders.Edges))
 	}
-	if n := kafkatest.Count(t, s.sys.Brokers, events.Topic("order")); n != 0 {
+	if n := kafkatest.Count(t, kafka.Cluster{Brokers: s.sys.Brokers}, events.Topic("order")); n != 0 {
 		t.Errorf("%d order events published, want none", n)
 	}
 }

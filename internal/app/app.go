@@ -62,16 +62,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		specs = append(specs, spec)
 	}
 
-	brokers := cfg.KafkaBrokers
-	if len(specs) > 0 && len(brokers) == 0 {
+	cluster, err := kafka.Secure(cfg.KafkaBrokers, cfg.KafkaSecurity)
+	if err != nil {
+		return err
+	}
+	if len(specs) > 0 && len(cfg.KafkaBrokers) == 0 {
 		broker, err := kafka.StartEmbedded(cfg.KafkaEmbeddedAddr, log)
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}
 		defer broker.Close()
-		brokers = broker.Addrs()
-		log.Info("embedded kafka broker started", "addr", brokers[0])
-		if addr, err := net.ResolveTCPAddr("tcp", brokers[0]); err == nil {
+		cluster = broker.Cluster()
+		log.Info("embedded kafka broker started", "addr", cluster.Brokers[0])
+		if addr, err := net.ResolveTCPAddr("tcp", cluster.Brokers[0]); err == nil {
 			onListen("kafka", addr)
 		}
 	}
@@ -92,7 +95,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		listening := make(chan net.Addr, 1)
 		wg.Go(func() {
 			err := service.Run(svcCtx, spec, service.Options{
-				Config: cfg, Brokers: brokers, JWKSURL: jwks, Logger: log,
+				Config: cfg, Cluster: cluster, JWKSURL: jwks, Logger: log,
 				OnListen: func(addr net.Addr) { listening <- addr },
 			})
 			if err != nil {

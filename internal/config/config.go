@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onlinemart/mart/internal/kafka"
 )
 
 // Services lists the subgraph services in start order, with default ports.
@@ -34,6 +36,11 @@ func Vars() []Var {
 		{"MART_TARGETS", "all", "components to run: all, or a comma list of router," + strings.Join(ServiceNames(), ",")},
 		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres server URL; each service derives its own database (mart_<service>) from it"},
 		{"KAFKA_BROKERS", "", "comma list of Kafka brokers; empty starts an in-process broker"},
+		{"KAFKA_TLS", "false", "connect to the brokers over TLS"},
+		{"KAFKA_TLS_CA_FILE", "", "PEM file of the CAs that sign the brokers' certificates; empty: the system's"},
+		{"KAFKA_SASL_MECHANISM", "", "authenticate to the brokers with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL"},
+		{"KAFKA_SASL_USERNAME", "", "SASL user"},
+		{"KAFKA_SASL_PASSWORD", "", "SASL password"},
 		{"MART_KAFKA_EMBEDDED_ADDR", "127.0.0.1:9092", "listen address of the in-process broker when KAFKA_BROKERS is empty"},
 		{"MART_ROUTER_ADDR", "127.0.0.1:4000", "router listen address (GraphQL at /graphql)"},
 		{"MART_SUPERGRAPH_CONFIG", "supergraph.yaml", "file listing the subgraphs the router composes"},
@@ -135,6 +142,7 @@ type Config struct {
 	Targets           []string
 	DatabaseURL       string
 	KafkaBrokers      []string // empty: run the embedded broker
+	KafkaSecurity     kafka.Security
 	KafkaEmbeddedAddr string
 	Router            Router
 	Services          map[string]Service
@@ -185,8 +193,12 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 
 	c := &Config{
-		DatabaseURL:       get("DATABASE_URL"),
-		KafkaBrokers:      splitList(get("KAFKA_BROKERS")),
+		DatabaseURL:  get("DATABASE_URL"),
+		KafkaBrokers: splitList(get("KAFKA_BROKERS")),
+		KafkaSecurity: kafka.Security{
+			TLS: getBool("KAFKA_TLS"), CAFile: get("KAFKA_TLS_CA_FILE"),
+			SASLMechanism: get("KAFKA_SASL_MECHANISM"), SASLUsername: get("KAFKA_SASL_USERNAME"), SASLPassword: get("KAFKA_SASL_PASSWORD"),
+		},
 		KafkaEmbeddedAddr: get("MART_KAFKA_EMBEDDED_ADDR"),
 		Router: Router{
 			Addr:             get("MART_ROUTER_ADDR"),
@@ -220,6 +232,12 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		LogLevel:        get("MART_LOG_LEVEL"),
 		LogFormat:       get("MART_LOG_FORMAT"),
 		PprofAddr:       get("MART_PPROF_ADDR"),
+	}
+	switch m := c.KafkaSecurity.SASLMechanism; {
+	case m != "" && m != "PLAIN" && m != "SCRAM-SHA-256" && m != "SCRAM-SHA-512":
+		errs = append(errs, fmt.Sprintf("KAFKA_SASL_MECHANISM: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", m))
+	case m != "" && c.KafkaSecurity.SASLUsername == "":
+		errs = append(errs, "KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM")
 	}
 	if t := c.Notify.SMTPStartTLS; t != "auto" && t != "always" && t != "never" {
 		errs = append(errs, fmt.Sprintf("MART_SMTP_STARTTLS: want auto, always or never, got %q", t))

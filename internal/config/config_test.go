@@ -43,14 +43,29 @@ func TestOverrides(t *testing.T) {
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
-	_, err := load(map[string]string{"MART_TARGETS": "shop", "MART_MAX_DEPTH": "-1", "MART_REQUEST_TIMEOUT": "soon"})
+	_, err := load(map[string]string{"MART_TARGETS": "shop", "MART_MAX_DEPTH": "-1", "MART_REQUEST_TIMEOUT": "soon",
+		"KAFKA_TLS": "yes please", "KAFKA_SASL_MECHANISM": "GSSAPI"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, name := range []string{"MART_TARGETS", "MART_MAX_DEPTH", "MART_REQUEST_TIMEOUT"} {
+	for _, name := range []string{"MART_TARGETS", "MART_MAX_DEPTH", "MART_REQUEST_TIMEOUT", "KAFKA_TLS", "KAFKA_SASL_MECHANISM"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
+	}
+}
+
+func TestKafkaSecurity(t *testing.T) {
+	c, err := load(map[string]string{"KAFKA_BROKERS": "k1:9093", "KAFKA_TLS": "true", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+		"KAFKA_SASL_USERNAME": "mart", "KAFKA_SASL_PASSWORD": "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.KafkaSecurity; !s.TLS || s.SASLMechanism != "SCRAM-SHA-512" || s.SASLUsername != "mart" || s.SASLPassword != "pw" {
+		t.Errorf("security %+v", s)
+	}
+	if _, err := load(map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN"}); err == nil || !strings.Contains(err.Error(), "KAFKA_SASL_USERNAME") {
+		t.Errorf("a mechanism without a user: %v", err)
 	}
 }
 

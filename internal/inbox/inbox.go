@@ -90,7 +90,7 @@ type Consumer struct {
 // New returns a consumer of topics for group, recording handled events in
 // db's inbox table. It owns its Kafka client, which Run closes. A group
 // that never committed starts at the beginning of each topic.
-func New(db *bun.DB, brokers []string, group string, topics []string, opts Options) (*Consumer, error) {
+func New(db *bun.DB, cluster kafka.Cluster, group string, topics []string, opts Options) (*Consumer, error) {
 	if group == "" || len(topics) == 0 {
 		return nil, errors.New("inbox: a group and at least one topic are required")
 	}
@@ -119,7 +119,7 @@ func New(db *bun.DB, brokers []string, group string, topics []string, opts Optio
 		// handed to another member with handled but uncommitted records.
 		kgo.BlockRebalanceOnPoll(),
 	}, opts.ClientOpts...)
-	cl, err := kafka.NewClient(brokers, kopts...)
+	cl, err := cluster.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("inbox %s: %w", group, err)
 	}

@@ -30,7 +30,7 @@ var topic = events.Topic("product")
 type env struct {
 	t       *testing.T
 	db      *pgtest.Database
-	brokers []string
+	cluster kafka.Cluster
 	cl      *kgo.Client
 	group   string
 }
@@ -42,14 +42,14 @@ func newEnv(t *testing.T) *env {
 	if _, err := db.DB.Exec(`CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL, applied int NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := kafka.EnsureTopics(ctx, cl, 3, topic); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, db: db, brokers: brokers, cl: cl, group: "test-" + db.Name}
+	return &env{t: t, db: db, cluster: cluster, cl: cl, group: "test-" + db.Name}
 }
 
 // start runs a consumer until the test ends (or the returned stop is
@@ -61,7 +61,7 @@ func (e *env) start(opts inbox.Options, register func(*inbox.Consumer)) (stop fu
 	// A fetch in flight when a partition gets assigned long-polls for up to
 	// FetchMaxWait before the partition is fetched; keep tests quick.
 	opts.ClientOpts = append(opts.ClientOpts, kgo.FetchMaxWait(250*time.Millisecond))
-	c, err := inbox.New(e.db.DB, e.brokers, e.group, []string{topic}, opts)
+	c, err := inbox.New(e.db.DB, e.cluster, e.group, []string{topic}, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -158,10 +158,10 @@ func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 		return e.db.Count(e.t, `SELECT count(*) FROM products WHERE id = 'p1'`) == 1
 	})
 	dlq := events.DLQTopic(e.group)
-	testrun.WaitFor(t, "two records in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 2 })
+	testrun.WaitFor(t, "two records in "+dlq, func() bool { return kafkatest.Count(t, e.cluster, dlq) == 2 })
 
 	for i, want := range []*kgo.Record{garbage, unknown} {
-		got := kafkatest.ReadTopic(t, e.brokers, dlq)[i]
+		got := kafkatest.ReadTopic(t, e.cluster, dlq)[i]
 		h := headers(got)
 		if string(got.Key) != "p1" || string(got.Value) != string(want.Value) {
 			t.Errorf("dlq[%d]: key/value not preserved", i)
@@ -226,7 +226,7 @@ func TestFailingHandlerIsRetriedAndAppliedOnce(t *testing.T) {
 	if _, applied := e.product("p1"); applied != 1 {
 		t.Errorf("product applied %d times, want 1", applied)
 	}
-	if n := kafkatest.Count(t, e.brokers, events.DLQTopic(e.group)); n != 0 {
+	if n := kafkatest.Count(t, e.cluster, events.DLQTopic(e.group)); n != 0 {
 		t.Errorf("%d records dead-lettered, want none", n)
 	}
 }
@@ -251,8 +251,8 @@ func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 		t.Errorf("handler attempts = %d, want 3", n)
 	}
 	dlq := events.DLQTopic(e.group)
-	testrun.WaitFor(t, "one record in "+dlq, func() bool { return kafkatest.Count(t, e.brokers, dlq) == 1 })
-	got := kafkatest.ReadTopic(t, e.brokers, dlq)[0]
+	testrun.WaitFor(t, "one record in "+dlq, func() bool { return kafkatest.Count(t, e.cluster, dlq) == 1 })
+	got := kafkatest.ReadTopic(t, e.cluster, dlq)[0]
 	h := headers(got)
 	if id, _ := headerValue(bad, events.HeaderID); h[events.HeaderID] != id {
 		t.Errorf("dead-lettered ce_id = %q, want %q", h[events.HeaderID], id)

@@ -5,16 +5,22 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // DefaultPartitions is the partition count of topics the embedded broker
@@ -54,6 +60,9 @@ func StartEmbedded(addr string, logger *slog.Logger) (*Embedded, error) {
 // Addrs returns the broker addresses to give clients as seed brokers.
 func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
 
+// Cluster is how clients reach the broker.
+func (e *Embedded) Cluster() Cluster { return Cluster{Brokers: e.Addrs()} }
+
 // Close stops the broker; its data is gone.
 func (e *Embedded) Close() { e.cluster.Close() }
 
@@ -77,7 +86,16 @@ func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 	}
 }
 
-// NewClient returns a franz-go client for brokers with the project's
+// Cluster is where the brokers are and how to reach them.
+type Cluster struct {
+	Brokers []string
+	// TLS, when set, encrypts every connection and verifies the brokers.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection.
+	SASL sasl.Mechanism
+}
+
+// NewClient returns a franz-go client of the cluster with the project's
 // defaults; opts are applied after them and win.
 //
 // Defaults: topics are auto-created on produce (the embedded broker allows
@@ -90,21 +108,69 @@ func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 // have been written: callers then see an outage as an error, retry with
 // backoff and can shut down. The price is a possible duplicate on retry,
 // which our consumers absorb (inbox).
-func NewClient(brokers []string, opts ...kgo.Opt) (*kgo.Client, error) {
-	if len(brokers) == 0 {
+func (c Cluster) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	if len(c.Brokers) == 0 {
 		return nil, errors.New("kafka: no brokers")
 	}
-	all := append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	all := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordDeliveryTimeout(30 * time.Second),
 		kgo.AllowIdempotentProduceCancellation(),
-	}, opts...)
-	cl, err := kgo.NewClient(all...)
+	}
+	if c.TLS != nil {
+		all = append(all, kgo.DialTLSConfig(c.TLS.Clone()))
+	}
+	if c.SASL != nil {
+		all = append(all, kgo.SASL(c.SASL))
+	}
+	cl, err := kgo.NewClient(append(all, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	return cl, nil
+}
+
+// Security is how to reach a secured cluster, as configured (KAFKA_TLS…,
+// KAFKA_SASL_…).
+type Security struct {
+	TLS           bool
+	CAFile        string // PEM bundle of the brokers' CAs; empty: the system's
+	SASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLUsername  string
+	SASLPassword  string
+}
+
+// Secure returns the cluster of brokers reached with s.
+func Secure(brokers []string, s Security) (Cluster, error) {
+	c := Cluster{Brokers: brokers}
+	if s.TLS {
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if s.CAFile != "" {
+			pem, err := os.ReadFile(s.CAFile)
+			if err != nil {
+				return c, fmt.Errorf("kafka CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return c, fmt.Errorf("kafka CA file %s: no PEM certificate in it", s.CAFile)
+			}
+			c.TLS.RootCAs = pool
+		}
+	}
+	auth := scram.Auth{User: s.SASLUsername, Pass: s.SASLPassword}
+	switch s.SASLMechanism {
+	case "":
+	case "PLAIN":
+		c.SASL = plain.Auth{User: s.SASLUsername, Pass: s.SASLPassword}.AsMechanism()
+	case "SCRAM-SHA-256":
+		c.SASL = auth.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		c.SASL = auth.AsSha512Mechanism()
+	default:
+		return c, fmt.Errorf("kafka SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.SASLMechanism)
+	}
+	return c, nil
 }
 
 // EnsureTopics creates topics with the given partition count (-1: the

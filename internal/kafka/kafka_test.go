@@ -31,7 +31,7 @@ func TestEmbeddedListensOnGivenAddress(t *testing.T) {
 	if got := e.Addrs(); len(got) != 1 || got[0] != addr {
 		t.Fatalf("Addrs() = %v, want [%s]", got, addr)
 	}
-	cl, err := kafka.NewClient(e.Addrs())
+	cl, err := e.Cluster().NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestPingFailsWithoutBroker(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nobody listens there now
 
-	cl, err := kafka.NewClient([]string{addr})
+	cl, err := kafka.Cluster{Brokers: []string{addr}}.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,8 @@ func TestPingFailsWithoutBroker(t *testing.T) {
 }
 
 func TestEnsureTopicsIsIdempotent(t *testing.T) {
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -87,15 +87,15 @@ func TestEnsureTopicsIsIdempotent(t *testing.T) {
 }
 
 func TestProduceAutoCreatesTopicAndConsumes(t *testing.T) {
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "auto.events.v1", Key: []byte("k"), Value: []byte("hello")}).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	recs := kafkatest.ReadTopic(t, brokers, "auto.events.v1")
+	recs := kafkatest.ReadTopic(t, cluster, "auto.events.v1")
 	if len(recs) != 1 || string(recs[0].Value) != "hello" || string(recs[0].Key) != "k" {
 		t.Fatalf("read back %d records, want the one produced", len(recs))
 	}

@@ -30,7 +30,7 @@ const buffer = 64
 
 // Feed fans out a topic's events to subscribers by record key.
 type Feed struct {
-	brokers []string
+	cluster kafka.Cluster
 	topic   string
 	log     *slog.Logger
 
@@ -42,11 +42,11 @@ type Feed struct {
 }
 
 // NewFeed returns a feed of topic; Run starts it.
-func NewFeed(brokers []string, topic string, log *slog.Logger) *Feed {
+func NewFeed(cluster kafka.Cluster, topic string, log *slog.Logger) *Feed {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Feed{brokers: brokers, topic: topic, log: log, subs: map[string]map[chan Event]struct{}{}, ready: make(chan struct{})}
+	return &Feed{cluster: cluster, topic: topic, log: log, subs: map[string]map[chan Event]struct{}{}, ready: make(chan struct{})}
 }
 
 // Run tails the topic from its current end until ctx is cancelled, then
@@ -59,7 +59,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewClient(f.brokers, kgo.ConsumePartitions(start))
+	cl, err := f.cluster.NewClient(kgo.ConsumePartitions(start))
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (f *Feed) Run(ctx context.Context) error {
 }
 
 func (f *Feed) endOffsets(ctx context.Context) (map[string]map[int32]kgo.Offset, error) {
-	cl, err := kafka.NewClient(f.brokers)
+	cl, err := f.cluster.NewClient()
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ var (
 type env struct {
 	t       *testing.T
 	db      *pgtest.Database
-	brokers []string
+	cluster kafka.Cluster
 }
 
 func newEnv(t *testing.T) *env {
@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := db.DB.Exec(`CREATE TABLE products (id text PRIMARY KEY, name text NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, db: db, brokers: kafkatest.Start(t)}
+	return &env{t: t, db: db, cluster: kafkatest.Start(t)}
 }
 
 func (e *env) logger() *slog.Logger {
@@ -54,7 +54,7 @@ func (e *env) logger() *slog.Logger {
 // for Run to return.
 func (e *env) relay(opts outbox.Options, afterPublish func(n int) error) (stop func()) {
 	e.t.Helper()
-	return e.relayWith(context.Background(), kafkatest.Client(e.t, e.brokers), opts, afterPublish)
+	return e.relayWith(context.Background(), kafkatest.Client(e.t, e.cluster), opts, afterPublish)
 }
 
 func (e *env) relayWith(ctx context.Context, cl *kgo.Client, opts outbox.Options, afterPublish func(n int) error) (stop func()) {
@@ -118,7 +118,7 @@ func (e *env) waitDrained() {
 func (e *env) published() []decoded {
 	e.t.Helper()
 	var out []decoded
-	for _, r := range kafkatest.ReadTopic(e.t, e.brokers, topic) {
+	for _, r := range kafkatest.ReadTopic(e.t, e.cluster, topic) {
 		meta, msg, err := events.Decode(r)
 		if err != nil {
 			e.t.Fatalf("published record does not decode: %v", err)
@@ -164,7 +164,7 @@ func TestCommittedChangeIsPublishedOnceWithEnvelope(t *testing.T) {
 	testrun.WaitFor(t, "the relay to hold its lock", func() bool { return e.advisoryLocks() == 1 })
 	msg := created("p1", "Lamp")
 	e.change(ctx, "p1", msg, false)
-	testrun.WaitFor(t, "the event to be published", func() bool { return kafkatest.Count(t, e.brokers, topic) == 1 })
+	testrun.WaitFor(t, "the event to be published", func() bool { return kafkatest.Count(t, e.cluster, topic) == 1 })
 	e.waitDrained()
 
 	got := e.published()
@@ -196,7 +196,7 @@ func TestPollingPublishesWithoutNotifications(t *testing.T) {
 
 	e.change(context.Background(), "p1", created("p1", "Lamp"), false)
 	e.waitDrained()
-	if n := kafkatest.Count(t, e.brokers, topic); n != 1 {
+	if n := kafkatest.Count(t, e.cluster, topic); n != 1 {
 		t.Fatalf("published %d events, want 1", n)
 	}
 }
@@ -208,7 +208,7 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 	// The first relay dies right after the broker acknowledged the batch.
 	crashed := make(chan struct{})
 	firstCtx, kill := context.WithCancel(ctx)
-	stopFirst := e.relayWith(firstCtx, kafkatest.Client(t, e.brokers), outbox.Options{}, func(int) error {
+	stopFirst := e.relayWith(firstCtx, kafkatest.Client(t, e.cluster), outbox.Options{}, func(int) error {
 		kill()
 		close(crashed)
 		return errors.New("killed before delete")
@@ -238,7 +238,7 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := "test-" + consumerDB.Name
-	c, err := inbox.New(consumerDB.DB, e.brokers, group, []string{topic}, inbox.Options{Logger: e.logger()})
+	c, err := inbox.New(consumerDB.DB, e.cluster, group, []string{topic}, inbox.Options{Logger: e.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 	go func() { done <- c.Run(cctx) }()
 	defer func() { cancel(); <-done }()
 
-	adm := kadm.NewClient(kafkatest.Client(t, e.brokers))
+	adm := kadm.NewClient(kafkatest.Client(t, e.cluster))
 	testrun.WaitFor(t, "the group to commit past both copies", func() bool {
 		return committed(t, adm, group) == 2
 	})
@@ -339,7 +339,7 @@ func TestOneActiveRelayAndStandbyTakesOver(t *testing.T) {
 	if a, b := byFirst.Load(), bySecond.Load(); a != 20 || b != 20 {
 		t.Fatalf("first relay published %d, second %d; want 20 and 20", a, b)
 	}
-	if n := kafkatest.Count(t, e.brokers, topic); n != 40 {
+	if n := kafkatest.Count(t, e.cluster, topic); n != 40 {
 		t.Fatalf("topic holds %d events, want 40: a clean handover publishes nothing twice", n)
 	}
 }
@@ -356,7 +356,7 @@ func TestRelayRecoversFromLostDatabaseConnection(t *testing.T) {
 	}
 	e.change(context.Background(), "p1", created("p1", "Lamp"), false)
 	e.waitDrained()
-	if n := kafkatest.Count(t, e.brokers, topic); n != 1 {
+	if n := kafkatest.Count(t, e.cluster, topic); n != 1 {
 		t.Fatalf("published %d events, want 1", n)
 	}
 	testrun.WaitFor(t, "the relay to hold its lock again", func() bool { return e.advisoryLocks() == 1 })
@@ -374,9 +374,9 @@ func TestRelayRetriesUntilKafkaIsUp(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	e := &env{t: t, db: db, brokers: []string{addr}}
+	e := &env{t: t, db: db, cluster: kafka.Cluster{Brokers: []string{addr}}}
 	// Quick client-side timeouts and retries keep the test short.
-	cl := kafkatest.Client(t, e.brokers, kgo.RecordDeliveryTimeout(time.Second),
+	cl := kafkatest.Client(t, e.cluster, kgo.RecordDeliveryTimeout(time.Second),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.MetadataMinAge(50*time.Millisecond))
 	e.relayWith(context.Background(), cl, outbox.Options{}, nil)

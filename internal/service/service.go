@@ -42,8 +42,8 @@ type Spec struct {
 type Deps struct {
 	Config  *config.Config
 	DB      *bun.DB
-	Kafka   *kgo.Client // shared producer client
-	Brokers []string    // for consumers, which need their own group clients
+	Kafka   *kgo.Client   // shared producer client
+	Cluster kafka.Cluster // for consumers, which need their own group clients
 	Logger  *slog.Logger
 }
 
@@ -70,7 +70,7 @@ type Worker interface {
 // Options configure Run.
 type Options struct {
 	Config   *config.Config
-	Brokers  []string
+	Cluster  kafka.Cluster
 	JWKSURL  string // where to fetch the keys that verify access tokens
 	Logger   *slog.Logger
 	OnListen func(addr net.Addr) // called once the API listens
@@ -93,7 +93,7 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 	defer db.Close()
 
-	cl, err := kafka.NewClient(o.Brokers)
+	cl, err := o.Cluster.NewClient()
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
@@ -102,7 +102,7 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}
 
-	parts, err := spec.Build(ctx, Deps{Config: o.Config, DB: db, Kafka: cl, Brokers: o.Brokers, Logger: log})
+	parts, err := spec.Build(ctx, Deps{Config: o.Config, DB: db, Kafka: cl, Cluster: o.Cluster, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
 	}

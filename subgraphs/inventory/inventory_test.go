@@ -64,7 +64,7 @@ func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	if h, r := stock(product); h != 7 || r != 0 {
 		t.Errorf("stock on hand %d, reserved %d; want 7, 0", h, r)
 	}
-	recs := kafkatest.ReadTopic(t, svc.Brokers, events.Topic("inventory"))
+	recs := kafkatest.ReadTopic(t, svc.Cluster, events.Topic("inventory"))
 	if len(recs) != 1 {
 		t.Fatalf("%d inventory events, want 1 StockReserved", len(recs))
 	}

@@ -43,7 +43,7 @@ var Spec = service.Spec{
 			return nil, fmt.Errorf("notification: %w", err)
 		}
 		notes := core.NewNotifications(d.DB, senders, core.Options{Logger: d.Logger})
-		consumer, err := inbox.New(d.DB, d.Brokers, "notification", Topics, inbox.Options{Logger: d.Logger})
+		consumer, err := inbox.New(d.DB, d.Cluster, "notification", Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err
 		}

@@ -31,12 +31,12 @@ func TestEventsThroughKafka(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	db := pgtest.New(t, "notification")
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	smtp := notifytest.StartSMTP(t, notifytest.SMTPOptions{})
 	cfg := &config.Config{Notify: config.Notify{SMTPAddr: smtp.Addr, SMTPStartTLS: "auto",
 		SMTPFrom: "Online Mart <no-reply@mart.test>", SMSFormat: "json"}}
-	parts, err := notification.Spec.Build(ctx, service.Deps{Config: cfg, DB: db.DB, Kafka: cl, Brokers: brokers, Logger: log})
+	parts, err := notification.Spec.Build(ctx, service.Deps{Config: cfg, DB: db.DB, Kafka: cl, Cluster: cluster, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,12 +23,12 @@ var Spec = service.Spec{
 	Migrations: []string{"order"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		orders := core.NewOrders(d.DB, d.Logger)
-		consumer, err := inbox.New(d.DB, d.Brokers, core.Group, core.Topics, inbox.Options{Logger: d.Logger})
+		consumer, err := inbox.New(d.DB, d.Cluster, core.Group, core.Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err
 		}
 		orders.Register(consumer)
-		changes := live.NewFeed(d.Brokers, events.Topic("order"), d.Logger)
+		changes := live.NewFeed(d.Cluster, events.Topic("order"), d.Logger)
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: orders, Changes: changes}}),
 			Access:  graph.Access,

@@ -34,7 +34,7 @@ var Spec = service.Spec{
 		}
 		// The sandbox is the only provider so far.
 		payments := core.NewPayments(d.DB, core.NewSandbox(), core.Options{Logger: d.Logger})
-		consumer, err := inbox.New(d.DB, d.Brokers, "payment", Topics, inbox.Options{Logger: d.Logger})
+		consumer, err := inbox.New(d.DB, d.Cluster, "payment", Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ import (
 func TestSagaEventsThroughKafka(t *testing.T) {
 	ctx := context.Background()
 	svc := servicetest.Start(t, payment.Spec)
-	db, brokers := svc.DB, svc.Brokers
+	db, cluster := svc.DB, svc.Cluster
 	approvedBefore := testrun.Counter(t, "mart_payment_charges_total", map[string]string{"outcome": core.OutcomeApproved})
 
 	status := func(order string) core.Status {
@@ -47,12 +47,12 @@ func TestSagaEventsThroughKafka(t *testing.T) {
 	svc.Produce(t, kafkatest.Record(t, "inventory", unpaid, &inventoryv1.StockReserved{OrderId: unpaid}))
 
 	topic := events.Topic("payment")
-	testrun.WaitFor(t, "PaymentSucceeded", func() bool { return kafkatest.Count(t, brokers, topic) >= 1 })
+	testrun.WaitFor(t, "PaymentSucceeded", func() bool { return kafkatest.Count(t, cluster, topic) >= 1 })
 	// Then the paid order is cancelled: the same three deliveries.
 	cancel := kafkatest.Record(t, "order", paid, cancelled(paid, user))
 	svc.Produce(t, cancel, cancel, kafkatest.Record(t, "order", paid, cancelled(paid, user)))
 	testrun.WaitFor(t, "the refund", func() bool { return status(paid) == core.Refunded })
-	testrun.WaitFor(t, "PaymentRefunded", func() bool { return kafkatest.Count(t, brokers, topic) >= 2 })
+	testrun.WaitFor(t, "PaymentRefunded", func() bool { return kafkatest.Count(t, cluster, topic) >= 2 })
 	// Distinct event ids: 5 about the paid order, 3 about the unpaid one.
 	testrun.WaitFor(t, "every event to be handled", func() bool {
 		var n int
@@ -61,7 +61,7 @@ func TestSagaEventsThroughKafka(t *testing.T) {
 	})
 
 	var got []string
-	for _, r := range kafkatest.ReadTopic(t, brokers, topic) {
+	for _, r := range kafkatest.ReadTopic(t, cluster, topic) {
 		meta, msg, err := events.Decode(r)
 		if err != nil {
 			t.Fatal(err)

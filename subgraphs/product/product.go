@@ -28,7 +28,7 @@ var Spec = service.Spec{
 	Name:       "product",
 	Migrations: []string{"product"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		changes := live.NewFeed(d.Brokers, events.Topic("product"), d.Logger)
+		changes := live.NewFeed(d.Cluster, events.Topic("product"), d.Logger)
 		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB), Changes: changes}
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),

@@ -19,21 +19,21 @@ import (
 )
 
 // Start starts an embedded broker on a free port, stopped when the test
-// ends, and returns its addresses.
-func Start(t testing.TB) []string {
+// ends, and returns how to reach it.
+func Start(t testing.TB) kafka.Cluster {
 	t.Helper()
 	e, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
 	t.Cleanup(e.Close)
-	return e.Addrs()
+	return e.Cluster()
 }
 
-// Client returns a client of brokers, closed when the test ends.
-func Client(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
+// Client returns a client of the cluster, closed when the test ends.
+func Client(t testing.TB, c kafka.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kafka.NewClient(brokers, opts...)
+	cl, err := c.NewClient(opts...)
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
@@ -66,9 +66,9 @@ func Produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
 }
 
 // Count returns how many records topic holds (0 if it does not exist).
-func Count(t testing.TB, brokers []string, topic string) int64 {
+func Count(t testing.TB, c kafka.Cluster, topic string) int64 {
 	t.Helper()
-	ends := endOffsets(t, brokers, topic)
+	ends := endOffsets(t, c, topic)
 	var n int64
 	for _, end := range ends {
 		n += end
@@ -78,9 +78,9 @@ func Count(t testing.TB, brokers []string, topic string) int64 {
 
 // ReadTopic returns every record topic holds now, ordered by partition and
 // offset.
-func ReadTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
+func ReadTopic(t testing.TB, c kafka.Cluster, topic string) []*kgo.Record {
 	t.Helper()
-	ends := endOffsets(t, brokers, topic)
+	ends := endOffsets(t, c, topic)
 	var want int64
 	for _, end := range ends {
 		want += end
@@ -88,7 +88,7 @@ func ReadTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	if want == 0 {
 		return nil
 	}
-	cl := Client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()))
+	cl := Client(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var recs []*kgo.Record
@@ -110,9 +110,9 @@ func ReadTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 }
 
 // endOffsets returns topic's end offset per partition.
-func endOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
+func endOffsets(t testing.TB, c kafka.Cluster, topic string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(Client(t, brokers))
+	adm := kadm.NewClient(Client(t, c))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	listed, err := adm.ListEndOffsets(ctx, topic)

@@ -25,8 +25,8 @@ import (
 // Service is a running service.
 type Service struct {
 	DB      *pgtest.Database
-	Brokers []string
-	Kafka   *kgo.Client // a producer client of Brokers
+	Cluster kafka.Cluster
+	Kafka   *kgo.Client // a producer client of Cluster
 	Parts   *service.Parts
 	Logger  *slog.Logger // writes to the test's output, shown on failure
 }
@@ -39,14 +39,14 @@ func Start(t testing.TB, spec service.Spec, consumes ...string) *Service {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	db := pgtest.New(t, spec.Migrations...)
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := kafka.EnsureTopics(ctx, cl, service.Partitions, slices.Concat(consumes, []string{events.Topic(spec.Name)})...); err != nil {
 		t.Fatal(err)
 	}
-	parts, err := spec.Build(context.Background(), service.Deps{DB: db.DB, Kafka: cl, Brokers: brokers, Logger: log})
+	parts, err := spec.Build(context.Background(), service.Deps{DB: db.DB, Kafka: cl, Cluster: cluster, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func Start(t testing.TB, spec service.Spec, consumes ...string) *Service {
 	for _, w := range append(slices.Clone(parts.Workers), relay) {
 		testrun.Background(t, w.Run)
 	}
-	return &Service{DB: db, Brokers: brokers, Kafka: cl, Parts: parts, Logger: log}
+	return &Service{DB: db, Cluster: cluster, Kafka: cl, Parts: parts, Logger: log}
 }
 
 // Produce publishes recs to the service's broker and waits until it has

@@ -26,14 +26,14 @@ import (
 // an exact redelivery (same event id) applied once.
 func TestConsumerFollowsTheOtherServicesEvents(t *testing.T) {
 	e := newEnv(t)
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := kafka.EnsureTopics(ctx, cl, 3, core.Topics...); err != nil {
 		t.Fatal(err)
 	}
-	c, err := inbox.New(e.db.DB, brokers, core.Group, core.Topics, inbox.Options{
+	c, err := inbox.New(e.db.DB, cluster, core.Group, core.Topics, inbox.Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), InitialBackoff: 10 * time.Millisecond,
 		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)},
 	})

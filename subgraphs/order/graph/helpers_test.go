@@ -39,7 +39,7 @@ type env struct {
 	orders  *core.Orders
 	srv     *gqltest.Server
 	reads   *atomic.Int64 // SELECTs on orders
-	brokers []string
+	cluster kafka.Cluster
 	log     *slog.Logger
 }
 
@@ -56,13 +56,13 @@ func newEnv(t *testing.T, withKafka bool) *env {
 	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, log), log: log}
 	resolver := &graph.Resolver{Store: e.orders}
 	if withKafka {
-		e.brokers = kafkatest.Start(t)
+		e.cluster = kafkatest.Start(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := kafka.EnsureTopics(ctx, kafkatest.Client(t, e.brokers), 3, events.Topic("order")); err != nil {
+		if err := kafka.EnsureTopics(ctx, kafkatest.Client(t, e.cluster), 3, events.Topic("order")); err != nil {
 			t.Fatal(err)
 		}
-		resolver.Changes = live.NewFeed(e.brokers, events.Topic("order"), log)
+		resolver.Changes = live.NewFeed(e.cluster, events.Topic("order"), log)
 		testrun.Background(t, resolver.Changes.Run)
 	}
 	e.srv = gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: resolver}), graph.Access)
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, withKafka bool) *env {
 // startRelay publishes the outbox to Kafka until the returned stop.
 func (e *env) startRelay() (stop func()) {
 	e.t.Helper()
-	relay, err := outbox.NewRelay(e.db.DB, e.db.URL, kafkatest.Client(e.t, e.brokers), outbox.Options{Logger: e.log, PollInterval: 50 * time.Millisecond})
+	relay, err := outbox.NewRelay(e.db.DB, e.db.URL, kafkatest.Client(e.t, e.cluster), outbox.Options{Logger: e.log, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}

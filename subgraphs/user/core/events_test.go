@@ -28,8 +28,8 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	topic := events.Topic("user")
-	brokers := kafkatest.Start(t)
-	cl := kafkatest.Client(t, brokers)
+	cluster := kafkatest.Start(t)
+	cl := kafkatest.Client(t, cluster)
 	if err := kafka.EnsureTopics(ctx, cl, 3, topic); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := "test-" + consumerDB.Name
-	c, err := inbox.New(consumerDB.DB, brokers, group, []string{topic}, inbox.Options{Logger: log,
+	c, err := inbox.New(consumerDB.DB, cluster, group, []string{topic}, inbox.Options{Logger: log,
 		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 	}
 	testrun.WaitFor(t, "both registrations to be consumed", func() bool { return contacts() == 2 })
 
-	recs := kafkatest.ReadTopic(t, brokers, topic)
+	recs := kafkatest.ReadTopic(t, cluster, topic)
 	if len(recs) != 2 {
 		t.Fatalf("published %d records, want 2", len(recs))
 	}
