@@ -132,9 +132,14 @@ func (f *fixtureSubgraph) serveWS(t *testing.T, w http.ResponseWriter, r *http.R
 			}
 			_ = json.Unmarshal(msg.Payload, &p)
 			id := msg.ID
-			go subscribe(ctx, p.Variables, func(data any) error {
-				return send(map[string]any{"id": id, "type": "next", "payload": map[string]any{"data": data}})
-			})
+			go func() {
+				subscribe(ctx, p.Variables, func(data any) error {
+					return send(map[string]any{"id": id, "type": "next", "payload": map[string]any{"data": data}})
+				})
+				if ctx.Err() == nil { // the stream ended on the subgraph's side
+					_ = send(map[string]any{"id": id, "type": "complete"})
+				}
+			}()
 		case "complete":
 			// One subscription per connection in these tests: stop it.
 			cancel()
@@ -156,7 +161,9 @@ func argument(req upstreamRequest, field, arg string, into any) bool {
 
 // productsSubgraph resolves Query.products/product/failing,
 // Mutation.renameProduct and Subscription.productChanged; the engine may
-// ask for several root fields in one request.
+// ask for several root fields in one request. productChanged streams until
+// stopped, except for ids starting with "last", whose stream completes
+// after two events.
 func productsSubgraph(t *testing.T) *fixtureSubgraph {
 	return newFixtureSubgraph(t, func(req upstreamRequest) any {
 		data := map[string]any{}
@@ -199,7 +206,7 @@ func productsSubgraph(t *testing.T) *fixtureSubgraph {
 		for i := 1; ; i++ {
 			p := product(id)
 			p["name"] = fmt.Sprintf("v%d", i)
-			if send(map[string]any{"productChanged": p}) != nil {
+			if send(map[string]any{"productChanged": p}) != nil || (strings.HasPrefix(id, "last") && i == 2) {
 				return
 			}
 			select {

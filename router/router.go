@@ -99,6 +99,8 @@ type Router struct {
 	closed  bool
 	wsConns map[net.Conn]struct{}
 	wsDone  sync.WaitGroup
+	// wsChecks are readRequest's checks for operations over websockets.
+	wsChecks beforeStartHooks
 }
 
 // New composes the supergraph from the subgraph schema files and builds the
@@ -128,9 +130,6 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		stop()
 		return nil, fmt.Errorf("router: build engine configuration: %w", err)
 	}
-	// Operations over websockets skip readRequest; apply the limits and the
-	// introspection switch there too.
-	cfg.SetWebsocketBeforeStartHook(beforeStartHooks{limitsHook{opts: opts}, introspectionHook{opts: opts}})
 	engineLog := engineLogger(opts.Logger)
 	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,
@@ -175,6 +174,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		jwksClient: &http.Client{Timeout: 5 * time.Second},
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},
+		wsChecks:   beforeStartHooks{limitsHook{opts: opts}, introspectionHook{opts: opts}},
 	}, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gobwas/ws"
-	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 )
 
@@ -62,13 +61,14 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		protocol:        protocol,
 		upstream:        upstream.Header,
 	}
-	pool := subscription.NewExecutorV2Pool(rt.engine, subscription.NewInitialHttpRequestContext(upstream))
 	done := make(chan bool)
 	errc := make(chan error, 1)
-	// Handle blocks until the client goes away or Close closes conn.
-	websocket.Handle(done, errc, conn, pool,
+	// Handle blocks until the client goes away or Close closes conn. It
+	// speaks the protocol; wsOperations runs the operations.
+	websocket.Handle(done, errc, conn, nil,
 		websocket.WithProtocol(protocol),
 		websocket.WithCustomClient(gate),
+		websocket.WithCustomSubscriptionEngine(newWSOperations(rt, upstream.Header)),
 		websocket.WithLogger(rt.engineLog),
 	)
 	select {

@@ -118,6 +118,60 @@ func TestSubscriptionsThroughRouter(t *testing.T) {
 	}
 }
 
+// A stream the subgraph completes is completed for the client, once: it
+// is not started again (the engine's own executor re-ran it every second).
+func TestSubscriptionCompletesWhenSubgraphCompletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := startGraph(t, nil)
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "last1") { id name } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: sub}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		m := readUntil(ctx, t, c, "next", "error", "complete")
+		got = append(got, m.Type)
+		if m.Type != "next" {
+			break
+		}
+	}
+	if strings.Join(got, " ") != "next next complete" {
+		t.Fatalf("messages %v, want next next complete", got)
+	}
+	// Nothing follows the complete, and the subgraph was asked once.
+	quiet, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer stop()
+	var m wsMessage
+	if err := wsjson.Read(quiet, c, &m); err == nil && m.Type != "ping" && m.Type != "pong" {
+		t.Fatalf("after complete: %s %s", m.Type, m.Payload)
+	}
+	if upgrades, _ := g.products.recordedUpgrades(); len(upgrades) != 1 {
+		t.Errorf("the subgraph saw %d subscriptions, want 1", len(upgrades))
+	}
+}
+
+// Queries and mutations work over the websocket too: one next, then
+// complete.
+func TestQueryOverWebsocket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := startGraph(t, nil)
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	q, _ := json.Marshal(map[string]any{"query": `{ product(id: "p4") { id name } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "q", Type: "subscribe", Payload: q}); err != nil {
+		t.Fatal(err)
+	}
+	m := readUntil(ctx, t, c, "next", "error")
+	if m.Type != "next" || !strings.Contains(string(m.Payload), `"name":"Product p4"`) {
+		t.Fatalf("got %s %s", m.Type, m.Payload)
+	}
+	if m := readUntil(ctx, t, c, "complete", "next", "error"); m.Type != "complete" || m.ID != "q" {
+		t.Fatalf("got %s %s after the result", m.Type, m.Payload)
+	}
+}
+
 func TestWebsocketQueryLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

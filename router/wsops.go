@@ -1,0 +1,117 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/wundergraph/graphql-go-tools/execution/engine"
+	"github.com/wundergraph/graphql-go-tools/execution/graphql"
+	"github.com/wundergraph/graphql-go-tools/execution/subscription"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+)
+
+// wsOperations runs the operations of one websocket connection, each once:
+// a subscription streams until its subgraph completes it (the client then
+// gets complete) or the client stops it; a query or mutation answers once.
+//
+// It replaces the engine's subscription.ExecutorEngine, which re-runs a
+// subscription a second after it ends (it was made for polled
+// subscriptions): a stream the subgraph completed, an order's at DELIVERED
+// say, restarted every second and the client never got complete.
+type wsOperations struct {
+	rt      *Router
+	headers http.Header // the connection's, with the token from connection_init
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc
+}
+
+func newWSOperations(rt *Router, headers http.Header) *wsOperations {
+	return &wsOperations{rt: rt, headers: headers, running: map[string]context.CancelFunc{}}
+}
+
+// StartOperation starts the operation in payload under the client's id.
+func (o *wsOperations) StartOperation(ctx context.Context, id string, payload []byte, events subscription.EventHandler) error {
+	var op graphql.Request
+	if err := graphql.UnmarshalRequest(bytes.NewReader(payload), &op); err != nil {
+		events.Emit(subscription.EventTypeOnError, id, nil, err)
+		return nil
+	}
+	// Operations over websockets skip readRequest: apply the limits and
+	// the introspection switch here.
+	if err := o.rt.wsChecks.OnBeforeStart(ctx, &op); err != nil {
+		events.Emit(subscription.EventTypeOnError, id, nil, err)
+		return nil
+	}
+	o.mu.Lock()
+	if _, dup := o.running[id]; dup {
+		o.mu.Unlock()
+		events.Emit(subscription.EventTypeOnDuplicatedSubscriberID, id, nil, subscription.ErrSubscriberIDAlreadyExists)
+		return subscription.ErrSubscriberIDAlreadyExists
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	o.running[id] = cancel
+	o.mu.Unlock()
+	go o.run(ctx, id, &op, events)
+	return nil
+}
+
+func (o *wsOperations) run(ctx context.Context, id string, op *graphql.Request, events subscription.EventHandler) {
+	defer o.forget(id)
+	w := graphql.NewEngineResultWriter()
+	isSubscription := false
+	if t, err := op.OperationType(); err == nil && ast.OperationType(t) == ast.OperationTypeSubscription {
+		isSubscription = true
+		w.SetFlushCallback(func(data []byte) { events.Emit(subscription.EventTypeOnSubscriptionData, id, data, nil) })
+	}
+	// The header templates read the upstream headers from here, for HTTP
+	// fetches and subgraph websocket upgrades alike.
+	err := o.rt.engine.Execute(ctx, op, &w, engine.WithAdditionalHttpHeaders(o.headers))
+	if ctx.Err() != nil {
+		return // stopped by the client or the connection's end: nothing more to send
+	}
+	switch {
+	case err != nil:
+		events.Emit(subscription.EventTypeOnError, id, nil, err)
+	case isSubscription:
+		if w.Len() > 0 { // a result that was not flushed, e.g. a planning error
+			events.Emit(subscription.EventTypeOnSubscriptionData, id, w.Bytes(), nil)
+		}
+		events.Emit(subscription.EventTypeOnSubscriptionCompleted, id, nil, nil)
+	default:
+		events.Emit(subscription.EventTypeOnNonSubscriptionExecutionResult, id, w.Bytes(), nil)
+	}
+}
+
+func (o *wsOperations) forget(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cancel, ok := o.running[id]; ok {
+		cancel()
+		delete(o.running, id)
+	}
+}
+
+// StopSubscription ends an operation the client completed.
+func (o *wsOperations) StopSubscription(id string, events subscription.EventHandler) error {
+	o.forget(id)
+	events.Emit(subscription.EventTypeOnSubscriptionCompleted, id, nil, nil)
+	return nil
+}
+
+// TerminateAllSubscriptions ends every operation when the connection ends.
+func (o *wsOperations) TerminateAllSubscriptions(events subscription.EventHandler) error {
+	o.mu.Lock()
+	n := len(o.running)
+	for id, cancel := range o.running {
+		cancel()
+		delete(o.running, id)
+	}
+	o.mu.Unlock()
+	if n > 0 {
+		events.Emit(subscription.EventTypeOnConnectionTerminatedByServer, "", []byte("connection terminated by server"), nil)
+	}
+	return nil
+}
