@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test bench bench-quick check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
+.PHONY: help run build test bench bench-quick helm-check check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,21 +18,29 @@ build: ## build bin/mart
 test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
-# Benchmarks (bench/, against the same Postgres as `make test`; results and
-# how to read them in docs/benchmarks.md). -run '^$$' runs no tests; each
-# benchmark starts the whole system in-process. BenchmarkSaga counts orders
-# (-benchtime=Nx), BenchmarkProductsStockSQL requests.
-BENCH := $(GO) test -count=1 -run '^$$' -timeout 30m ./bench
+# Benchmarks (bench/, against the same Postgres as `make test`; how to read
+# them in bench/README.md). -run '^$$' runs no tests. Each benchmark saves
+# its tables in $(BENCH_RESULTS); bench/report prints them with the
+# machine's description and (make bench) writes them into docs/benchmarks.md.
+# BenchmarkSaga counts orders (-benchtime=Nx), BenchmarkProductsStockSQL
+# requests; Gateways and Fanout run once whatever -benchtime says.
+BENCH := $(GO) test -count=1 -run '^$$' -timeout 60m ./bench
+BENCH_RESULTS ?= $(CURDIR)/tmp/bench
 
-bench: ## run the benchmarks (saga throughput and latency, N+1 check; ~4 min)
-	$(BENCH) -bench 'Saga' -benchtime=1000x
-	$(BENCH) -bench 'ProductsStockSQL' -benchtime=2s
+bench: ## run every benchmark (~20 min) and write docs/benchmarks.md
+	rm -rf $(BENCH_RESULTS)
+	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Saga' -benchtime=1000x
+	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Gateways'
+	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Fanout' -benchtime=1x
+	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'ProductsStockSQL' -benchtime=2s
+	$(GO) run ./bench/report -results $(BENCH_RESULTS) -out docs/benchmarks.md
 
-bench-quick: ## a short run of the benchmarks (< 2 min; no cost breakdown)
-	$(BENCH) -short -bench 'Saga' -benchtime=150x
-	$(BENCH) -short -bench 'ProductsStockSQL' -benchtime=100x
+bench-quick: ## a short run of the benchmarks (~2 min; prints the tables, writes no docs)
+	rm -rf $(BENCH_RESULTS)-quick
+	MART_BENCH_RESULTS=$(BENCH_RESULTS)-quick $(BENCH) -short -bench 'Saga|Fanout|Gateways' -benchtime=100x
+	$(GO) run ./bench/report -results $(BENCH_RESULTS)-quick
 
-check: lint generate-check playground-check contracts test ## vet, format, generated code current, contracts, tests
+check: lint generate-check playground-check contracts helm-check test ## vet, format, generated code current, contracts, tests
 
 lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
@@ -62,6 +70,13 @@ contracts: tools ## contract checks: composition, breaking GraphQL and protobuf 
 
 contracts-test: tools ## only the tests of the contract checks (fixtures in tools/testdata)
 	$(CONTRACTS_TEST)
+
+# Helm chart (deploy/helm/mart): helm lint + helm template with the default
+# and ci/ values, checked by deploy/helm_test.go. Builds helm from
+# tools/go.mod on first use (minutes; cached by Go after).
+helm-check: ## lint and render the Helm chart, check the manifests
+	$(GO) tool -modfile=tools/go.mod helm version
+	$(GO) test -count=1 -run 'Helm' ./deploy
 
 tools: tools/node_modules/.package-lock.json ## install the pinned contract tools (npm ci in tools/)
 
