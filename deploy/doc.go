@@ -1,6 +1,7 @@
 // Package deploy holds the static checks of Online Mart's container
-// deliverables: the Dockerfile, compose.yaml, .env.example, kong/kong.yml
-// and the dev container. No Docker engine is needed: the tests parse the
-// files and compare them with each other, with supergraph.yaml and with the
-// variables internal/config knows. See README.md in this folder.
+// deliverables: the Dockerfile, compose.yaml, .env.example, kong/kong.yml,
+// the dev container and the Helm chart (helm/mart). No Docker engine or
+// cluster is needed: the tests parse the files (the chart as rendered by
+// helm template) and compare them with each other, with supergraph.yaml and
+// with the variables internal/config knows. See README.md in this folder.
 package deploy
