@@ -29,6 +29,7 @@ const (
 	DefaultMaxAliases     = 30
 	DefaultMaxRootFields  = 20
 	DefaultRequestTimeout = 30 * time.Second
+	DefaultSubgraphConns  = 32
 )
 
 // Options configure a Router. Zero values select the defaults above; a
@@ -40,7 +41,11 @@ type Options struct {
 	MaxAliases     int
 	MaxRootFields  int
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
+	// SubgraphConns caps the HTTP requests in flight to one subgraph; the
+	// rest wait in the router. Negative: no cap. Subscriptions' websockets
+	// are not counted.
+	SubgraphConns int
+	Logger        *slog.Logger
 
 	// Verifier checks every bearer token before planning. Nil forwards
 	// tokens unchecked: only for tests of unrelated behaviour.
@@ -72,6 +77,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.SubgraphConns == 0 {
+		o.SubgraphConns = DefaultSubgraphConns
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -120,7 +128,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	}
 
 	engineCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	client := upstreamClient()
+	client := upstreamClient(opts.SubgraphConns)
 	factory := engine.NewFederationEngineConfigFactory(engineCtx, nil,
 		engine.WithFederationHttpClient(client),
 		engine.WithFederationStreamingClient(client),
@@ -246,27 +254,38 @@ func prepareDataSources(rc *nodev1.RouterConfig) error {
 // upstreamClient is shared by fetches and subscription upgrades. It has no
 // overall timeout: fetches are bounded by the request context, and a timeout
 // would also apply to long-lived websocket upgrades.
-func upstreamClient() *http.Client {
-	return &http.Client{Transport: &upstreamTransport{base: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
-	}}}
+// upstreamClient is the router's client of the subgraphs. HTTP requests
+// share at most maxConns connections per subgraph (<0: any number): past
+// that, a subgraph on a small machine spends its CPU switching between
+// requests and waiting for its database pool, and answers fewer of them;
+// queueing in the router is cheaper. Websocket upgrades use a transport of
+// their own, since an upgraded connection stays counted until it closes and
+// would starve requests (or other subscriptions) of the limit.
+func upstreamClient(maxConns int) *http.Client {
+	transport := func(maxConns int) *http.Transport {
+		return &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 64,
+			MaxConnsPerHost:     max(maxConns, 0),
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
+		}
+	}
+	return &http.Client{Transport: newDedupTransport(&upstreamTransport{http: transport(maxConns), ws: transport(0)})}
 }
 
 // upstreamTransport pins subgraph websockets to graphql-transport-ws (the
 // engine would also offer legacy graphql-ws, which our gqlgen subgraphs do
 // not speak) and drops forwarded headers that rendered empty because the
 // client did not send them.
-type upstreamTransport struct{ base http.RoundTripper }
+type upstreamTransport struct{ http, ws http.RoundTripper }
 
 const subprotocolTransportWS = "graphql-transport-ws"
 
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Upgrade") != "websocket" {
-		return t.base.RoundTrip(req)
+		return t.http.RoundTrip(req)
 	}
 	req = req.Clone(req.Context())
 	req.Header.Set("Sec-WebSocket-Protocol", subprotocolTransportWS)
@@ -275,5 +294,5 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			req.Header.Del(h)
 		}
 	}
-	return t.base.RoundTrip(req)
+	return t.ws.RoundTrip(req)
 }

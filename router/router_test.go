@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket/wsjson"
 )
 
 type testGraph struct {
@@ -360,5 +365,112 @@ func TestUnknownPath(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, g.server.URL+"/nope", nil)
 	if res := do(t, req); res.status != http.StatusNotFound || res.code(0) != codeNotFound {
 		t.Fatalf("got %d %s", res.status, res.body)
+	}
+}
+
+// The router keeps at most SubgraphConns requests in flight to a subgraph;
+// the others wait their turn and all are answered. Subscriptions are not
+// counted: one open stream must not hold back requests.
+func TestSubgraphConnectionLimit(t *testing.T) {
+	var inFlight, most atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+	}))
+	defer slow.Close()
+	g := startGraph(t, func(o *Options) {
+		o.SubgraphConns = 2
+		o.Subgraphs[0].RoutingURL = slow.URL + "/graphql"
+	})
+	var wg sync.WaitGroup
+	for i := range 8 { // different queries: identical ones would be shared
+		wg.Go(func() {
+			q := fmt.Sprintf(`{ product(id: "p%d") { id name } }`, i)
+			if res := postQuery(t, g.server, q, nil); res.status != http.StatusOK || len(res.Errors) > 0 {
+				t.Errorf("got %d %s", res.status, res.body)
+			}
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m != 2 {
+		t.Errorf("the subgraph saw up to %d requests at once, want 2", m)
+	}
+}
+
+func TestSubscriptionsDoNotCountAgainstTheConnectionLimit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := startGraph(t, func(o *Options) { o.SubgraphConns = 1 })
+	for _, id := range []string{"1", "2"} {
+		c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+		sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p` + id + `") { id } }`})
+		if err := wsjson.Write(ctx, c, wsMessage{ID: id, Type: "subscribe", Payload: sub}); err != nil {
+			t.Fatal(err)
+		}
+		readUntil(ctx, t, c, "next")
+	}
+	if res := postQuery(t, g.server, `{ product(id: "p1") { id } }`, nil); res.status != http.StatusOK || len(res.Errors) > 0 {
+		t.Fatalf("a query with two streams open: %d %s", res.status, res.body)
+	}
+}
+
+// Identical queries in flight together reach the subgraph once and every
+// client gets the answer; mutations, and queries of different callers, are
+// never shared.
+func TestIdenticalQueriesShareOneSubgraphRequest(t *testing.T) {
+	var calls atomic.Int64
+	var mu sync.Mutex
+	auths := map[string]int{}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		mu.Lock()
+		auths[r.Header.Get("Authorization")]++
+		mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		time.Sleep(150 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(string(body), "renameProduct") {
+			io.WriteString(w, `{"data":{"renameProduct":{"id":"p1","name":"renamed"}}}`)
+			return
+		}
+		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+	}))
+	defer slow.Close()
+	g := startGraph(t, func(o *Options) { o.Subgraphs[0].RoutingURL = slow.URL + "/graphql" })
+
+	run := func(n int, query string, header func(i int) []string) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				res := postQuery(t, g.server, query, nil, header(i)...)
+				if res.status != http.StatusOK || len(res.Errors) > 0 || len(res.Data) == 0 {
+					t.Errorf("got %d %s", res.status, res.body)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	same := func(int) []string { return []string{"Authorization", "Bearer same"} }
+	run(8, `{ product(id: "p1") { id name } }`, same)
+	if n := calls.Load(); n > 2 {
+		t.Errorf("8 identical queries cost the subgraph %d requests", n)
+	}
+
+	calls.Store(0)
+	run(4, `mutation { renameProduct(id: "p1", name: "renamed") { id name } }`, same)
+	if n := calls.Load(); n != 4 {
+		t.Errorf("4 mutations reached the subgraph %d times, want 4", n)
+	}
+
+	calls.Store(0)
+	clear(auths)
+	run(4, `{ product(id: "p1") { id name } }`, func(i int) []string { return []string{"Authorization", fmt.Sprintf("Bearer user-%d", i)} })
+	if len(auths) != 4 {
+		t.Errorf("queries of 4 callers reached the subgraph as %v, want one each", auths)
 	}
 }

@@ -49,6 +49,7 @@ func Vars() []Var {
 		{"MART_MAX_ALIASES", "30", "router: most aliases in one operation"},
 		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
 		{"MART_REQUEST_TIMEOUT", "30s", "router: time limit for one request, subgraph calls included"},
+		{"MART_SUBGRAPH_CONNS", "32", "router: most HTTP requests in flight to one subgraph (more wait in the router); -1: no limit"},
 		{"MART_PLAYGROUND", "true", "router: serve the GraphiQL playground at / (and at /graphql to browsers); false: 404"},
 		{"MART_INTROSPECTION", "true", "router: answer __schema and __type queries; false refuses them (GRAPHQL_VALIDATION_FAILED)"},
 		{"MART_SHUTDOWN_TIMEOUT", "20s", "time allowed to drain requests and handlers on shutdown"},
@@ -109,6 +110,7 @@ type Router struct {
 	MaxAliases       int
 	MaxRootFields    int
 	RequestTimeout   time.Duration
+	SubgraphConns    int // -1: no limit
 	Playground       bool
 	Introspection    bool
 }
@@ -177,6 +179,12 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		}
 		return n
 	}
+	getLimit := func(name string) int { // a positive number, or -1 for none
+		if get(name) == "-1" {
+			return -1
+		}
+		return getInt(name)
+	}
 	getBool := func(name string) bool {
 		b, err := strconv.ParseBool(get(name))
 		if err != nil {
@@ -209,6 +217,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			MaxAliases:       getInt("MART_MAX_ALIASES"),
 			MaxRootFields:    getInt("MART_MAX_ROOT_FIELDS"),
 			RequestTimeout:   getDuration("MART_REQUEST_TIMEOUT"),
+			SubgraphConns:    getLimit("MART_SUBGRAPH_CONNS"),
 			Playground:       getBool("MART_PLAYGROUND"),
 			Introspection:    getBool("MART_INTROSPECTION"),
 		},
