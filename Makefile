@@ -27,13 +27,15 @@ test: ## run all tests (real Postgres at DATABASE_URL, in-process Kafka)
 BENCH := $(GO) test -count=1 -run '^$$' -timeout 60m ./bench
 BENCH_RESULTS ?= $(CURDIR)/tmp/bench
 
+# A failing benchmark (a lost message, say) does not stop the others: its
+# table is still written, and make bench fails at the end.
 bench: ## run every benchmark (~20 min) and write docs/benchmarks.md
-	rm -rf $(BENCH_RESULTS)
-	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Saga' -benchtime=1000x
-	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Gateways'
-	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'Fanout' -benchtime=1x
-	MART_BENCH_RESULTS=$(BENCH_RESULTS) $(BENCH) -bench 'ProductsStockSQL' -benchtime=2s
-	$(GO) run ./bench/report -results $(BENCH_RESULTS) -out docs/benchmarks.md
+	rm -rf $(BENCH_RESULTS); export MART_BENCH_RESULTS=$(BENCH_RESULTS); failed=0; \
+	$(BENCH) -bench 'Saga' -benchtime=1000x || failed=1; \
+	$(BENCH) -bench 'Gateways' || failed=1; \
+	$(BENCH) -bench 'Fanout' -benchtime=1x || failed=1; \
+	$(BENCH) -bench 'ProductsStockSQL' -benchtime=2s || failed=1; \
+	$(GO) run ./bench/report -results $(BENCH_RESULTS) -out docs/benchmarks.md && exit $$failed
 
 bench-quick: ## a short run of the benchmarks (~2 min; prints the tables, writes no docs)
 	rm -rf $(BENCH_RESULTS)-quick
