@@ -29,10 +29,13 @@ const (
 	fanoutOwnerEvery = 10 // every tenth round of subscribers uses the owner's token
 	fanoutDials      = 64 // websocket handshakes in flight at once
 	fanoutFileLimit  = 200_000
-	fanoutSpareFDs   = 1_000           // databases, Kafka, HTTP pools, files
-	fanoutWait       = 2 * time.Minute // for every subscriber to get a status
-	// for the complete after DELIVERED; repeats meanwhile are counted
-	fanoutCompleteWait = 3 * time.Second
+	fanoutSpareFDs   = 1_000 // databases, Kafka, HTTP pools, files
+	// for every subscriber to get a status (a message lost for good should
+	// not hold the run for minutes)
+	fanoutWait = 30 * time.Second
+	// for the complete after DELIVERED (thousands of them take seconds on
+	// a busy machine); repeats meanwhile are counted
+	fanoutCompleteWait = 10 * time.Second
 )
 
 const followStatus = `subscription($id: ID!) { orderStatusChanged(orderId: $id) { orderId status at } }`
