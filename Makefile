@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test bench bench-quick helm-check check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
+.PHONY: help run build test bench bench-quick scale-test fuzz helm-check check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,28 @@ contracts: tools ## contract checks: composition, breaking GraphQL and protobuf 
 
 contracts-test: tools ## only the tests of the contract checks (fixtures in tools/testdata)
 	$(CONTRACTS_TEST)
+
+# The replica test (scale/, figures in docs/reliability.md): every service as
+# 2 processes and 2 routers behind haproxy, one Kafka broker, one Postgres.
+scale-test: ## replicas under load: kills, relay failovers, the books (~4 min; installs haproxy)
+	@command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	MART_SCALE_TEST=1 $(GO) test -count=1 -timeout 20m -v ./scale
+
+# Fuzzing: every target for $(FUZZTIME) (make test runs their seeds only).
+FUZZTIME ?= 20s
+FUZZ_TARGETS := internal/events:FuzzDecode internal/events:FuzzDecodeHeaders \
+  internal/page:FuzzDecode internal/page:FuzzParse internal/auth:FuzzVerify \
+  router:FuzzReadRequest router:FuzzServeHTTP \
+  subgraphs/product/core:FuzzCreateInput subgraphs/product/core:FuzzUpdateInput subgraphs/product/core:FuzzFilter \
+  subgraphs/order/core:FuzzPlaceInput subgraphs/order/core:FuzzOrderIDInput \
+  subgraphs/user/core:FuzzRegisterInput subgraphs/user/core:FuzzUpdateProfileInput \
+  subgraphs/user/core:FuzzChangePasswordInput subgraphs/user/core:FuzzSetRoleInput \
+  subgraphs/inventory/core:FuzzAdjustInput subgraphs/notification/core:FuzzRender \
+  subgraphs/notification/core:FuzzPreferencesInput subgraphs/notification/core:FuzzResendInput \
+  subgraphs/notification/core:FuzzFormatMoney
+fuzz: ## run every fuzz target for $(FUZZTIME) (~12 min at 20s)
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== $$t"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; done
 
 # Helm chart (deploy/helm/mart): helm lint + helm template with the default
 # and ci/ values, checked by deploy/helm_test.go. Builds helm from

@@ -231,6 +231,9 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		return nil, &requestError{status: http.StatusBadRequest, errs: reportErrors(report, codeParseFailed)}
 	}
 	op.doc = &doc
+	if name, ok := cyclicFragment(op.doc); ok {
+		return nil, fail(http.StatusBadRequest, codeValidationFailed, "%s", cycleMessage(name))
+	}
 
 	if stats, ok := measureOperation(op.doc, op.operationName); ok {
 		if msg := rt.opts.checkLimits(stats); msg != "" {

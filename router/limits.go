@@ -122,10 +122,70 @@ func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error 
 	if report.HasErrors() {
 		return nil // the engine reports parse errors itself
 	}
+	if name, ok := cyclicFragment(&doc); ok {
+		return errors.New(cycleMessage(name))
+	}
 	if stats, ok := measureOperation(&doc, op.OperationName); ok {
 		if msg := h.opts.checkLimits(stats); msg != "" {
 			return errors.New(msg)
 		}
 	}
 	return nil
+}
+
+// cyclicFragment returns a fragment that spreads itself, directly or
+// through other fragments. Such a document is invalid, but the engine
+// inlines fragments before it validates and would recurse until the stack
+// overflows, which ends the whole process: cycles are refused first.
+func cyclicFragment(doc *ast.Document) (string, bool) {
+	const visiting, done = 1, 2
+	state := map[string]int{}
+	cycle := ""
+	var visit func(name string) bool
+	var spreads func(set int) bool
+	spreads = func(set int) bool {
+		for _, selRef := range doc.SelectionSets[set].SelectionRefs {
+			sel := doc.Selections[selRef]
+			switch sel.Kind {
+			case ast.SelectionKindField:
+				if f := doc.Fields[sel.Ref]; f.HasSelections && spreads(f.SelectionSet) {
+					return true
+				}
+			case ast.SelectionKindInlineFragment:
+				if frag := doc.InlineFragments[sel.Ref]; frag.HasSelections && spreads(frag.SelectionSet) {
+					return true
+				}
+			case ast.SelectionKindFragmentSpread:
+				if visit(doc.FragmentSpreadNameString(sel.Ref)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	visit = func(name string) bool {
+		switch state[name] {
+		case visiting:
+			cycle = name
+			return true
+		case done:
+			return false
+		}
+		state[name] = visiting
+		if ref, ok := doc.FragmentDefinitionRef([]byte(name)); ok && doc.FragmentDefinitions[ref].HasSelections && spreads(doc.FragmentDefinitions[ref].SelectionSet) {
+			return true
+		}
+		state[name] = done
+		return false
+	}
+	for ref := range doc.FragmentDefinitions {
+		if visit(doc.FragmentDefinitionNameString(ref)) {
+			return cycle, true
+		}
+	}
+	return "", false
+}
+
+func cycleMessage(name string) string {
+	return fmt.Sprintf("fragment %s spreads itself (directly or through other fragments)", name)
 }

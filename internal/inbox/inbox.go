@@ -118,6 +118,12 @@ func New(db *bun.DB, cluster kafka.Cluster, group string, topics []string, opts 
 		// ...and a rebalance waits until we did, so partitions are never
 		// handed to another member with handled but uncommitted records.
 		kgo.BlockRebalanceOnPoll(),
+		// A member that dies without leaving (a crash, SIGKILL, a lost node)
+		// keeps its partitions until its session expires: kgo's default of
+		// 45s stalled the dead replica's events that long (make scale-test).
+		// Heartbeats every second keep live members well inside 10s.
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.HeartbeatInterval(time.Second),
 	}, opts.ClientOpts...)
 	cl, err := cluster.NewClient(kopts...)
 	if err != nil {

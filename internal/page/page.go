@@ -50,10 +50,13 @@ func Decode(s string) (*Cursor, error) {
 	}
 	ts, id, ok := strings.Cut(string(raw), "|")
 	t, err := time.Parse(time.RFC3339Nano, ts)
-	if _, uerr := uuid.Parse(id); !ok || err != nil || uerr != nil {
+	u, uerr := uuid.Parse(id)
+	if !ok || err != nil || uerr != nil {
 		return nil, ErrBadCursor // ids are UUIDs everywhere
 	}
-	return &Cursor{Time: t, ID: id}, nil
+	// The canonical spelling: a forged cursor may spell the id in a form
+	// (urn:uuid:…) that uuid.Parse accepts and Postgres does not.
+	return &Cursor{Time: t, ID: u.String()}, nil
 }
 
 // Size returns the page size for an optional first argument.

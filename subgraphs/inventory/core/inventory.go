@@ -143,11 +143,12 @@ func MovementCursor(m *Movement) string { return page.Cursor{Time: m.CreatedAt, 
 // Movements returns a page of a product's movements, newest first. An
 // unknown product has none.
 func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*MovementPage, error) {
-	if _, err := uuid.Parse(productID); err != nil {
+	u, err := uuid.Parse(productID)
+	if err != nil {
 		return &MovementPage{}, nil
 	}
 	var ms []*Movement
-	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", productID)).Scan(ctx); err != nil {
+	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", u.String())).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list movements: %w", err)
 	}
 	ms, more := page.Trim(ms, req)

@@ -215,11 +215,14 @@ func (s *Orders) byKey(ctx context.Context, userID, key string) (*Order, error) 
 
 // load returns the order with id, or nil when there is none.
 func (s *Orders) load(ctx context.Context, id string) (*Order, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	u, err := uuid.Parse(id)
+	if err != nil {
 		return nil, nil
 	}
 	o := new(Order)
-	err := withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", id).Scan(ctx)
+	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
+	// Postgres does not.
+	err = withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", u.String()).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -288,10 +291,11 @@ func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*Page, e
 		q.Where("status = ?", *f.Status)
 	}
 	if f.UserID != nil {
-		if _, err := uuid.Parse(*f.UserID); err != nil {
+		u, err := uuid.Parse(*f.UserID)
+		if err != nil {
 			return &Page{}, nil
 		}
-		q.Where("user_id = ?", *f.UserID)
+		q.Where("user_id = ?", u.String())
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, err

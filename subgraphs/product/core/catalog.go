@@ -33,11 +33,14 @@ func NewCatalog(db *bun.DB) *Catalog {
 
 // Get returns the product with id, or nil when there is none.
 func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	u, err := uuid.Parse(id)
+	if err != nil {
 		return nil, nil
 	}
 	p := new(Product)
-	err := c.db.NewSelect().Model(p).Where("id = ?", id).Scan(ctx)
+	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
+	// Postgres does not.
+	err = c.db.NewSelect().Model(p).Where("id = ?", u.String()).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -49,8 +52,8 @@ func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
 func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error) {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err == nil {
-			valid = append(valid, id)
+		if u, err := uuid.Parse(id); err == nil {
+			valid = append(valid, u.String())
 		}
 	}
 	var found []*Product

@@ -446,11 +446,12 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, name, password string
 func (a *Accounts) Get(ctx context.Context, id string) (*User, error) { return a.get(ctx, a.db, id) }
 
 func (a *Accounts) get(ctx context.Context, db bun.IDB, id string) (*User, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	uid, err := uuid.Parse(id)
+	if err != nil {
 		return nil, nil
 	}
 	u := new(User)
-	err := db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx)
+	err = db.NewSelect().Model(u).Where("id = ?", uid.String()).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -471,8 +472,8 @@ func (a *Accounts) byEmail(ctx context.Context, db bun.IDB, email string) (*User
 func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err == nil {
-			valid = append(valid, id)
+		if u, err := uuid.Parse(id); err == nil {
+			valid = append(valid, u.String()) // Postgres does not read every spelling uuid.Parse does
 		}
 	}
 	var found []*User

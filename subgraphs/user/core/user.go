@@ -53,7 +53,7 @@ func CanSee(viewer auth.Principal, id string) bool {
 
 // RegisterInput is what register takes.
 type RegisterInput struct {
-	Email string `json:"email" validate:"required,max=254,email,user_text"`
+	Email string `json:"email" validate:"required,max=254,email,user_text,user_visible"`
 	// Password is checked by checkPassword: the policy needs the email too.
 	Password string  `json:"password"`
 	Name     string  `json:"name" validate:"required,max=100,user_text"`
@@ -100,7 +100,13 @@ func init() {
 	// Names and emails end up in mail headers and SMS: no line breaks.
 	usererror.Register("user_text", func(s string) bool { return strings.IndexFunc(s, unicode.IsControl) < 0 },
 		"must not contain control characters")
+	// Emails are typed back at sign-in and shown to people: no invisible
+	// formatting (bidi overrides such as U+202E, zero-width characters).
+	usererror.Register("user_visible", func(s string) bool { return strings.IndexFunc(s, isFormat) < 0 },
+		"must not contain invisible formatting characters")
 }
+
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // normalizeEmail is the one spelling of an email that is stored and
 // compared.

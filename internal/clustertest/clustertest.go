@@ -1,0 +1,413 @@
+// Package clustertest runs Online Mart as a production-shaped cluster for
+// tests that need real processes: every service and router as separate
+// `mart serve --targets …` processes (several replicas each), a real load
+// balancer (haproxy) in front of each group of replicas, one Kafka broker
+// and one Postgres server. Tests can kill, stop and restart any process and
+// read its metrics; each process's output is kept in a log file for
+// post-mortems.
+//
+// It is slow to start (it builds the binary and runs a dozen processes), so
+// the suites that use it (scale/, the fault-injection suite) are opt-in.
+//
+// Layout of a cluster started with Replicas=2, Routers=2:
+//
+//	client ─► haproxy :router ─► router-1, router-2
+//	            haproxy :user ─► user-1, user-2   (MART_JWKS_URL points here)
+//	            haproxy :order ─► order-1, order-2  (routers' routing URLs point here)
+//	            …
+//
+// Requirements: Postgres at DATABASE_URL (as for `make test`) with room
+// for about 12 connections per service process under load (max_connections
+// 100 is tight for 12 service processes; see docs/reliability.md), the
+// haproxy binary (Debian package haproxy) on PATH, and the Go toolchain.
+package clustertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/kafka"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/service"
+	"github.com/onlinemart/mart/internal/systemtest"
+)
+
+// The admin every cluster starts with (the user service creates it).
+const (
+	AdminEmail    = systemtest.AdminEmail
+	AdminPassword = systemtest.AdminPassword
+)
+
+// RouterGroup is the name of the group of routers.
+const RouterGroup = "router"
+
+// Options shape a cluster; zero values take the defaults.
+type Options struct {
+	// Replicas is the number of processes of each service; default 2.
+	Replicas int
+	// Routers is the number of router processes; default 2, negative
+	// for none.
+	Routers int
+	// Partitions of each service's event topic, created before any
+	// service starts; default service.Partitions.
+	Partitions int32
+	// Services limits the services started (default all); the routers
+	// still route to every balancer, so leave it empty with Routers > 0.
+	Services []string
+	// Env is set on every process on top of the cluster's own settings.
+	Env map[string]string
+	// StartTimeout bounds the start of the whole cluster; default 3 minutes.
+	StartTimeout time.Duration
+}
+
+// Cluster is a running cluster. It stops when the test ends: processes
+// first, then the balancer, the broker, and the databases are dropped.
+type Cluster struct {
+	// Groups are the replicas of each service and the routers, by name
+	// ("user", …, "router").
+	Groups map[string]*Group
+	// Brokers are the Kafka bootstrap addresses (the broker runs in the
+	// test process).
+	Brokers []string
+	// Databases are the database URLs of each service.
+	Databases map[string]string
+	// Artifacts is the directory holding every process's log and the
+	// balancer's configuration; kept after the test.
+	Artifacts string
+
+	t        testing.TB
+	bin      string
+	broker   *kafka.Embedded
+	balancer *Balancer
+	baseEnv  []string
+
+	adminOnce sync.Once
+	admin     *kadm.Client
+	adminErr  error
+}
+
+// Group is the replicas of one service (or the routers) and the balancer
+// frontend in front of them.
+type Group struct {
+	Name  string
+	URL   string // the balancer's /graphql for this group
+	LB    string // the balancer's host:port for this group
+	Procs []*Process
+}
+
+// Start builds mart, starts the broker, the balancer and every process,
+// and returns once all of them are ready and the balancer sees them up. It
+// fails the test when something is missing or does not start.
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Replicas <= 0 {
+		o.Replicas = 2
+	}
+	if o.Routers < 0 {
+		o.Routers = 0
+	} else if o.Routers == 0 {
+		o.Routers = 2
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = service.Partitions
+	}
+	if len(o.Services) == 0 {
+		o.Services = config.ServiceNames()
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 3 * time.Minute
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatalf("clustertest: haproxy not found on PATH: install the Debian package haproxy (apt-get install haproxy)")
+	}
+	c := &Cluster{t: t, Groups: map[string]*Group{}, Databases: map[string]string{}}
+	c.Artifacts = artifactsDir(t)
+	c.bin = Binary(t)
+
+	broker, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("clustertest: kafka: %v", err)
+	}
+	t.Cleanup(broker.Close)
+	c.broker, c.Brokers = broker, broker.Addrs()
+	if err := c.createTopics(o.Partitions); err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
+
+	// Databases: fresh names, dropped after the processes stopped (cleanups
+	// run last-in first-out, and the processes register theirs later).
+	prefix := pgtest.NewName()
+	env := map[string]string{
+		"DATABASE_URL":           pgtest.ServerURL(),
+		"KAFKA_BROKERS":          strings.Join(c.Brokers, ","),
+		"MART_LOG_LEVEL":         "warn",
+		"MART_SHUTDOWN_TIMEOUT":  "5s",
+		"MART_SUPERGRAPH_CONFIG": filepath.Join(systemtest.RepoRoot(), "supergraph.yaml"),
+		"MART_ADMIN_EMAIL":       AdminEmail,
+		"MART_ADMIN_PASSWORD":    AdminPassword,
+	}
+	for _, name := range config.ServiceNames() {
+		db := prefix + "_" + name
+		env["MART_"+strings.ToUpper(name)+"_DATABASE"] = db
+		c.Databases[name], _ = postgres.WithDatabase(pgtest.ServerURL(), db)
+		t.Cleanup(func() { pgtest.Drop(t, db) })
+	}
+
+	// Every address is chosen now, so the balancer's configuration and the
+	// routing URLs are known before anything starts.
+	groups := append(append([]string{}, o.Services...), RouterGroup)
+	for _, g := range groups {
+		n := o.Replicas
+		if g == RouterGroup {
+			n = o.Routers
+		}
+		if n == 0 {
+			continue
+		}
+		lb := FreeAddr(t)
+		grp := &Group{Name: g, LB: lb, URL: "http://" + lb + "/graphql"}
+		for i := 1; i <= n; i++ {
+			addr := FreeAddr(t)
+			grp.Procs = append(grp.Procs, &Process{
+				Name: fmt.Sprintf("%s-%d", g, i), Target: g, Addr: addr,
+				URL: "http://" + addr + "/graphql", c: c,
+			})
+		}
+		c.Groups[g] = grp
+	}
+	if u := c.Groups["user"]; u != nil {
+		env["MART_JWKS_URL"] = "http://" + u.LB + "/.well-known/jwks.json"
+	}
+	for name, g := range c.Groups {
+		if name != RouterGroup {
+			env["MART_"+strings.ToUpper(name)+"_ROUTING_URL"] = g.URL
+		}
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	for k, v := range env {
+		c.baseEnv = append(c.baseEnv, k+"="+v)
+	}
+
+	c.balancer, err = startBalancer(haproxy, c.Artifacts, c.Groups)
+	if err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
+	t.Cleanup(c.balancer.stop)
+
+	// Every process stops before the broker and the databases go.
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, g := range c.Groups {
+			for _, p := range g.Procs {
+				wg.Go(func() { _ = p.Stop() })
+			}
+		}
+		wg.Wait()
+		t.Logf("clustertest: process logs in %s", c.Artifacts)
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
+	defer cancel()
+	// The user service first (its keys sign every token and the others
+	// fetch them through its balancer), then the other services together,
+	// then the routers.
+	waves := [][]string{{"user"}, nil, {RouterGroup}}
+	for _, g := range o.Services {
+		if g != "user" {
+			waves[1] = append(waves[1], g)
+		}
+	}
+	for _, wave := range waves {
+		var procs []*Process
+		for _, g := range wave {
+			if grp := c.Groups[g]; grp != nil {
+				procs = append(procs, grp.Procs...)
+			}
+		}
+		for _, p := range procs {
+			if err := p.Start(); err != nil {
+				t.Fatalf("clustertest: %v", err)
+			}
+		}
+		for _, p := range procs {
+			if err := p.WaitReady(ctx); err != nil {
+				t.Fatalf("clustertest: %v (log: %s)", err, p.LogPath())
+			}
+		}
+	}
+	for _, g := range c.Groups {
+		if err := c.WaitBalanced(ctx, g.Name); err != nil {
+			t.Fatalf("clustertest: %v", err)
+		}
+	}
+	return c
+}
+
+// Group returns the named group, failing the test when there is none.
+func (c *Cluster) Group(name string) *Group {
+	c.t.Helper()
+	g := c.Groups[name]
+	if g == nil {
+		c.t.Fatalf("clustertest: no group %q", name)
+	}
+	return g
+}
+
+// Processes returns every process of the cluster, routers last.
+func (c *Cluster) Processes() []*Process {
+	var out []*Process
+	for _, name := range append(config.ServiceNames(), RouterGroup) {
+		if g := c.Groups[name]; g != nil {
+			out = append(out, g.Procs...)
+		}
+	}
+	return out
+}
+
+// WaitBalanced waits until the balancer forwards to every running replica
+// of the group: each answers through it at least once.
+func (c *Cluster) WaitBalanced(ctx context.Context, group string) error {
+	g := c.Groups[group]
+	if g == nil {
+		return fmt.Errorf("no group %q", group)
+	}
+	for {
+		up, err := c.balancer.serversUp(group)
+		if err == nil {
+			running := 0
+			for _, p := range g.Procs {
+				if p.Running() {
+					running++
+				}
+			}
+			if up >= running {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("balancer of %s: not every replica up: %v", group, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ServersUp returns how many replicas of group the balancer considers up.
+func (c *Cluster) ServersUp(group string) (int, error) { return c.balancer.serversUp(group) }
+
+func (c *Cluster) createTopics(partitions int32) error {
+	cl, err := c.broker.Cluster().NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics []string
+	for _, name := range config.ServiceNames() {
+		topics = append(topics, events.Topic(name))
+	}
+	return kafka.EnsureTopics(ctx, cl, partitions, topics...)
+}
+
+// KafkaCluster returns how to reach the broker, for test clients.
+func (c *Cluster) KafkaCluster() kafka.Cluster { return c.broker.Cluster() }
+
+// artifactsDir returns a fresh directory for this test's artifacts under
+// $MART_ARTIFACTS (default $TMPDIR/mart-artifacts).
+func artifactsDir(t testing.TB) string {
+	root := os.Getenv("MART_ARTIFACTS")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "mart-artifacts")
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	dir := filepath.Join(root, name+"-"+time.Now().UTC().Format("20060102T150405"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("clustertest: artifacts: %v", err)
+	}
+	return dir
+}
+
+// FreeAddr returns a loopback address with a port nobody listens on now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds the mart binary once per test process and returns its
+// path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mart-clustertest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mart")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mart")
+		cmd.Dir = systemtest.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("clustertest: %v", buildErr)
+	}
+	return binPath
+}
+
+// get fetches url and returns the status, or an error.
+func get(ctx context.Context, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+var errNotRunning = errors.New("not running")
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
