@@ -5,16 +5,14 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/systemtest"
 )
 
@@ -37,42 +35,10 @@ type gqlError struct {
 	Extensions map[string]any `json:"extensions"`
 }
 
-// call sends one GraphQL operation to url and decodes its data into out.
-// Unlike gqltest's client it returns errors instead of failing the test,
-// so that it can be used from any goroutine.
+// call sends one GraphQL operation to url and decodes its data into out;
+// failures are errors (gqltest.Call), so any goroutine may call it.
 func call(ctx context.Context, url, token, query string, vars map[string]any, out any) error {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	var r struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []gqlError      `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("status %d, not GraphQL JSON: %.200s", resp.StatusCode, raw)
-	}
-	if len(r.Errors) > 0 {
-		return fmt.Errorf("status %d: %s (%v)", resp.StatusCode, r.Errors[0].Message, r.Errors[0].Extensions["code"])
-	}
-	if out != nil && len(r.Data) > 0 && string(r.Data) != "null" {
-		return json.Unmarshal(r.Data, out)
-	}
-	return nil
+	return gqltest.Call(ctx, httpClient, url, token, query, vars, out)
 }
 
 type userError struct {

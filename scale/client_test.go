@@ -1,23 +1,17 @@
 package scale_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/onlinemart/mart/internal/gqltest"
 )
 
 // httpClient bounds every request, so a request to a replica killed
 // mid-flight fails instead of hanging the driver.
 var httpClient = &http.Client{Timeout: 20 * time.Second}
-
-type gqlError struct {
-	Message    string         `json:"message"`
-	Extensions map[string]any `json:"extensions"`
-}
 
 type userError struct {
 	Field   []string
@@ -25,41 +19,10 @@ type userError struct {
 	Code    string
 }
 
-// call sends one GraphQL operation and decodes data into out; transport
-// failures, non-JSON answers and GraphQL errors are errors.
+// call sends one GraphQL operation to url and decodes its data into out;
+// failures are errors (gqltest.Call), so any goroutine may call it.
 func call(ctx context.Context, url, token, query string, vars map[string]any, out any) error {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	var r struct {
-		Data   json.RawMessage `json:"data"`
-		Errors []gqlError      `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("status %d, not GraphQL JSON: %.200s", resp.StatusCode, raw)
-	}
-	if len(r.Errors) > 0 {
-		return fmt.Errorf("graphql (status %d): %s %v", resp.StatusCode, r.Errors[0].Message, r.Errors[0].Extensions["code"])
-	}
-	if out != nil && len(r.Data) > 0 && string(r.Data) != "null" {
-		return json.Unmarshal(r.Data, out)
-	}
-	return nil
+	return gqltest.Call(ctx, httpClient, url, token, query, vars, out)
 }
 
 const (
