@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/onlinemart/mart/internal/clustertest"
 	"github.com/onlinemart/mart/internal/systemtest"
 )
 
@@ -320,7 +321,7 @@ func startPeers(b *testing.B, sys *systemtest.System) (ps []*process, skipped []
 			skipped = append(skipped, msg)
 			continue
 		}
-		addr := freeAddr(b)
+		addr := clustertest.FreeAddr(b)
 		_, port, _ := strings.Cut(addr, ":")
 		cmd := exec.Command("node", p.script, supergraph, port)
 		cmd.Dir = dir

@@ -4,18 +4,17 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/onlinemart/mart/internal/clustertest"
 	"github.com/onlinemart/mart/internal/systemtest"
 )
 
@@ -92,52 +91,13 @@ func startProcess(b *testing.B, name, url, readyURL string, cmd *exec.Cmd) *proc
 	}
 }
 
-// freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-var (
-	buildOnce sync.Once
-	martBin   string
-	buildErr  error
-)
-
-// martBinary builds the mart binary once per benchmark run.
-func martBinary(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mart-bench-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		martBin = filepath.Join(dir, "mart")
-		cmd := exec.Command("go", "build", "-o", martBin, "./cmd/mart")
-		cmd.Dir = systemtest.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return martBin
-}
-
 // startRouter runs our router as its own process (`mart serve --targets
 // router`, as in production) in front of the services of sys, and points
 // sys's clients (Login, Admin, Customer) at it when sys has no router.
 func startRouter(b *testing.B, sys *systemtest.System, extraEnv ...string) *process {
 	b.Helper()
-	addr := freeAddr(b)
-	cmd := exec.CommandContext(context.Background(), martBinary(b), "serve", "--targets", "router")
+	addr := clustertest.FreeAddr(b)
+	cmd := exec.CommandContext(context.Background(), clustertest.Binary(b), "serve", "--targets", "router")
 	cmd.Env = append(os.Environ(),
 		"MART_ROUTER_ADDR="+addr,
 		"MART_SUPERGRAPH_CONFIG="+filepath.Join(systemtest.RepoRoot(), "supergraph.yaml"),

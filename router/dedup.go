@@ -2,11 +2,13 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // dedupTransport sends identical subgraph queries that are in flight at the
@@ -17,8 +19,13 @@ import (
 // Identical means the same URL, body and Authorization (answers depend on
 // who asks); the tracing headers, which differ per client request, are not
 // compared. Only queries are shared: a mutation runs once per caller.
+//
+// The shared request belongs to no caller: it runs detached from the
+// cancellation of whoever started it (bounded by timeout instead), so a
+// client that hangs up does not fail the others waiting on the answer.
 type dedupTransport struct {
-	next http.RoundTripper
+	next    http.RoundTripper
+	timeout time.Duration
 
 	mu       sync.Mutex
 	inFlight map[string]*sharedCall
@@ -31,8 +38,8 @@ type sharedCall struct {
 	err  error
 }
 
-func newDedupTransport(next http.RoundTripper) *dedupTransport {
-	return &dedupTransport{next: next, inFlight: map[string]*sharedCall{}}
+func newDedupTransport(next http.RoundTripper, timeout time.Duration) *dedupTransport {
+	return &dedupTransport{next: next, timeout: timeout, inFlight: map[string]*sharedCall{}}
 }
 
 func (t *dedupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -52,20 +59,26 @@ func (t *dedupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := req.URL.String() + "\x00" + req.Header.Get("Authorization") + "\x00" + string(body)
 
 	t.mu.Lock()
-	if c, ok := t.inFlight[key]; ok {
-		t.mu.Unlock()
-		select {
-		case <-c.done:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-		return c.copy(req)
+	c, ok := t.inFlight[key]
+	if !ok {
+		c = &sharedCall{done: make(chan struct{})}
+		t.inFlight[key] = c
+		go t.run(key, c, req)
 	}
-	c := &sharedCall{done: make(chan struct{})}
-	t.inFlight[key] = c
 	t.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.copy(req)
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+}
 
-	c.resp, c.err = t.next.RoundTrip(req)
+// run makes the shared request and publishes its answer.
+func (t *dedupTransport) run(key string, c *sharedCall, req *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), t.timeout)
+	defer cancel()
+	c.resp, c.err = t.next.RoundTrip(req.WithContext(ctx))
 	if c.err == nil {
 		c.body, c.err = io.ReadAll(c.resp.Body)
 		c.resp.Body.Close()
@@ -74,7 +87,6 @@ func (t *dedupTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	delete(t.inFlight, key)
 	t.mu.Unlock()
 	close(c.done)
-	return c.copy(req)
 }
 
 // copy is the shared answer as a response of its own for req.

@@ -128,7 +128,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	}
 
 	engineCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	client := upstreamClient(opts.SubgraphConns)
+	client := upstreamClient(opts.SubgraphConns, opts.RequestTimeout)
 	factory := engine.NewFederationEngineConfigFactory(engineCtx, nil,
 		engine.WithFederationHttpClient(client),
 		engine.WithFederationStreamingClient(client),
@@ -251,17 +251,15 @@ func prepareDataSources(rc *nodev1.RouterConfig) error {
 	return nil
 }
 
-// upstreamClient is shared by fetches and subscription upgrades. It has no
-// overall timeout: fetches are bounded by the request context, and a timeout
-// would also apply to long-lived websocket upgrades.
-// upstreamClient is the router's client of the subgraphs. HTTP requests
-// share at most maxConns connections per subgraph (<0: any number): past
-// that, a subgraph on a small machine spends its CPU switching between
-// requests and waiting for its database pool, and answers fewer of them;
-// queueing in the router is cheaper. Websocket upgrades use a transport of
-// their own, since an upgraded connection stays counted until it closes and
-// would starve requests (or other subscriptions) of the limit.
-func upstreamClient(maxConns int) *http.Client {
+// upstreamClient is the router's client of the subgraphs, for fetches and
+// subscription upgrades. It has no overall timeout: fetches are bounded by
+// their request's context (shared queries by timeout, see dedupTransport),
+// and a timeout would cut long-lived websockets. HTTP requests use at most
+// maxConns connections per subgraph (<0: any number), so a burst of clients
+// queues in the router instead of landing on a subgraph all at once.
+// Websocket upgrades use a transport of their own: an upgraded connection
+// stays counted until it closes and would starve requests of the limit.
+func upstreamClient(maxConns int, timeout time.Duration) *http.Client {
 	transport := func(maxConns int) *http.Transport {
 		return &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -272,7 +270,7 @@ func upstreamClient(maxConns int) *http.Client {
 			ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
 		}
 	}
-	return &http.Client{Transport: newDedupTransport(&upstreamTransport{http: transport(maxConns), ws: transport(0)})}
+	return &http.Client{Transport: newDedupTransport(&upstreamTransport{http: transport(maxConns), ws: transport(0)}, timeout)}
 }
 
 // upstreamTransport pins subgraph websockets to graphql-transport-ws (the

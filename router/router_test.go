@@ -474,3 +474,44 @@ func TestIdenticalQueriesShareOneSubgraphRequest(t *testing.T) {
 		t.Errorf("queries of 4 callers reached the subgraph as %v, want one each", auths)
 	}
 }
+
+// A client that hangs up does not fail the others sharing its query: the
+// shared subgraph request is nobody's to cancel.
+func TestSharedQuerySurvivesTheFirstCallerLeaving(t *testing.T) {
+	arrived := make(chan struct{}, 8)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+	}))
+	defer slow.Close()
+	g := startGraph(t, func(o *Options) { o.Subgraphs[0].RoutingURL = slow.URL + "/graphql" })
+	body := `{"query":"{ product(id: \"p1\") { id name } }"}`
+
+	// The first caller gives up while the subgraph is still answering.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.server.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first query never reached the subgraph")
+	}
+	done := make(chan *response, 1)
+	go func() { done <- post(t, g.server, body) }()
+	time.Sleep(50 * time.Millisecond) // the second caller joins the shared request
+	cancel()
+	res := <-done
+	if res.status != http.StatusOK || len(res.Errors) > 0 || res.Data["product"] == nil {
+		t.Fatalf("the caller who stayed got %d %s", res.status, res.body)
+	}
+	if n := len(arrived); n != 0 {
+		t.Errorf("the subgraph was asked %d more times", n)
+	}
+}
