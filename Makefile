@@ -4,13 +4,14 @@ GO    ?= go
 PKGS  := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help run build test bench bench-quick scale-test fuzz helm-check check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
+.PHONY: help run build test bench bench-quick scale-test chaos fuzz helm-check check lint generate generate-check compose contracts contracts-test tools playground playground-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: build ## run the whole system in one process (needs Postgres; Kafka is embedded)
-	MART_ADMIN_EMAIL=$${MART_ADMIN_EMAIL:-admin@mart.local} MART_ADMIN_PASSWORD=$${MART_ADMIN_PASSWORD:-change-me-admin} ./bin/mart serve
+	MART_ADMIN_EMAIL=$${MART_ADMIN_EMAIL:-admin@mart.local} MART_ADMIN_PASSWORD=$${MART_ADMIN_PASSWORD:-change-me-admin} \
+	MART_KAFKA_EMBEDDED_DATA_DIR=$${MART_KAFKA_EMBEDDED_DATA_DIR-tmp/kafka} ./bin/mart serve
 
 build: ## build bin/mart
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/mart ./cmd/mart
@@ -75,6 +76,14 @@ contracts-test: tools ## only the tests of the contract checks (fixtures in tool
 
 # The replica test (scale/, figures in docs/reliability.md): every service as
 # 2 processes and 2 routers behind haproxy, one Kafka broker, one Postgres.
+# Fault injection (chaos/, figures in docs/reliability.md): every target its
+# own process over a private Postgres and a persistent broker, under load,
+# while processes, Postgres and the broker are killed and restarted and
+# events arrive late and twice; then the books. `make test` runs a short
+# round of the same test.
+chaos: ## fault injection under load, then the books (~10 min)
+	MART_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run Chaos ./chaos
+
 scale-test: ## replicas under load: kills, relay failovers, the books (~4 min; installs haproxy)
 	@command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 	MART_SCALE_TEST=1 $(GO) test -count=1 -timeout 20m -v ./scale

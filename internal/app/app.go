@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, onListen Lis
 		return err
 	}
 	if len(specs) > 0 && len(cfg.KafkaBrokers) == 0 {
-		broker, err := kafka.StartEmbedded(cfg.KafkaEmbeddedAddr, log)
+		broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: cfg.KafkaEmbeddedAddr, DataDir: cfg.KafkaEmbeddedDataDir, Logger: log})
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}

@@ -16,10 +16,17 @@
 //	            haproxy :order ─► order-1, order-2  (routers' routing URLs point here)
 //	            …
 //
+// With one process per group (Replicas 1, Routers 1) there is no balancer:
+// each group's URL is its process. Options.PrivatePostgres gives the
+// cluster its own Postgres server that tests may restart, and
+// Options.PersistentBroker a broker that keeps its data on disk across
+// RestartBroker; both serve the fault-injection suite (chaos/).
+//
 // Requirements: Postgres at DATABASE_URL (as for `make test`) with room
 // for about 12 connections per service process under load (max_connections
-// 100 is tight for 12 service processes; see docs/reliability.md), the
-// haproxy binary (Debian package haproxy) on PATH, and the Go toolchain.
+// 100 is tight for 12 service processes; see docs/reliability.md) unless
+// PrivatePostgres, the haproxy binary (Debian package haproxy) on PATH when
+// there are replicas, and the Go toolchain.
 package clustertest
 
 import (
@@ -74,6 +81,16 @@ type Options struct {
 	Env map[string]string
 	// StartTimeout bounds the start of the whole cluster; default 3 minutes.
 	StartTimeout time.Duration
+	// PrivatePostgres runs a Postgres server of the cluster's own
+	// (pgtest.StartServer) instead of using DATABASE_URL's, so a test can
+	// restart it without disturbing other tests.
+	PrivatePostgres bool
+	// PersistentBroker keeps the embedded broker's data in the artifacts
+	// directory, so RestartBroker loses nothing.
+	PersistentBroker bool
+	// Brokers, when set, are an external Kafka cluster used instead of
+	// the embedded broker (which RestartBroker then cannot restart).
+	Brokers []string
 }
 
 // Cluster is a running cluster. It stops when the test ends: processes
@@ -82,9 +99,11 @@ type Cluster struct {
 	// Groups are the replicas of each service and the routers, by name
 	// ("user", …, "router").
 	Groups map[string]*Group
-	// Brokers are the Kafka bootstrap addresses (the broker runs in the
-	// test process).
+	// Brokers are the Kafka bootstrap addresses (the embedded broker runs
+	// in the test process).
 	Brokers []string
+	// Postgres is the cluster's own server with PrivatePostgres, else nil.
+	Postgres *pgtest.Server
 	// Databases are the database URLs of each service.
 	Databases map[string]string
 	// Artifacts is the directory holding every process's log and the
@@ -93,8 +112,10 @@ type Cluster struct {
 
 	t        testing.TB
 	bin      string
-	broker   *kafka.Embedded
-	balancer *Balancer
+	brokerMu sync.Mutex
+	broker   *kafka.Embedded // nil with external brokers
+	brokerOf kafka.EmbeddedOptions
+	balancer *Balancer // nil with one process per group
 	baseEnv  []string
 
 	adminOnce sync.Once
@@ -133,20 +154,39 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 3 * time.Minute
 	}
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatalf("clustertest: haproxy not found on PATH: install the Debian package haproxy (apt-get install haproxy)")
+	balanced := o.Replicas > 1 || o.Routers > 1
+	var haproxy string
+	if balanced {
+		var err error
+		if haproxy, err = exec.LookPath("haproxy"); err != nil {
+			t.Fatalf("clustertest: haproxy not found on PATH: install the Debian package haproxy (apt-get install haproxy)")
+		}
 	}
 	c := &Cluster{t: t, Groups: map[string]*Group{}, Databases: map[string]string{}}
 	c.Artifacts = artifactsDir(t)
 	c.bin = Binary(t)
 
-	broker, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("clustertest: kafka: %v", err)
+	serverURL := pgtest.ServerURL()
+	if o.PrivatePostgres {
+		c.Postgres = pgtest.StartServer(t, pgtest.ServerOptions{})
+		serverURL = c.Postgres.URL()
 	}
-	t.Cleanup(broker.Close)
-	c.broker, c.Brokers = broker, broker.Addrs()
+
+	if len(o.Brokers) > 0 {
+		c.Brokers = o.Brokers
+	} else {
+		c.brokerOf = kafka.EmbeddedOptions{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+		if o.PersistentBroker {
+			c.brokerOf.Addr = FreeAddr(t) // a restarted broker listens where clients look
+			c.brokerOf.DataDir = filepath.Join(c.Artifacts, "kafka")
+		}
+		broker, err := kafka.StartEmbedded(c.brokerOf)
+		if err != nil {
+			t.Fatalf("clustertest: kafka: %v", err)
+		}
+		t.Cleanup(c.closeBroker)
+		c.broker, c.Brokers = broker, broker.Addrs()
+	}
 	if err := c.createTopics(o.Partitions); err != nil {
 		t.Fatalf("clustertest: %v", err)
 	}
@@ -155,7 +195,7 @@ func Start(t testing.TB, o Options) *Cluster {
 	// run last-in first-out, and the processes register theirs later).
 	prefix := pgtest.NewName()
 	env := map[string]string{
-		"DATABASE_URL":           pgtest.ServerURL(),
+		"DATABASE_URL":           serverURL,
 		"KAFKA_BROKERS":          strings.Join(c.Brokers, ","),
 		"MART_LOG_LEVEL":         "warn",
 		"MART_SHUTDOWN_TIMEOUT":  "5s",
@@ -166,8 +206,10 @@ func Start(t testing.TB, o Options) *Cluster {
 	for _, name := range config.ServiceNames() {
 		db := prefix + "_" + name
 		env["MART_"+strings.ToUpper(name)+"_DATABASE"] = db
-		c.Databases[name], _ = postgres.WithDatabase(pgtest.ServerURL(), db)
-		t.Cleanup(func() { pgtest.Drop(t, db) })
+		c.Databases[name], _ = postgres.WithDatabase(serverURL, db)
+		if !o.PrivatePostgres { // a private server goes as a whole
+			t.Cleanup(func() { pgtest.Drop(t, db) })
+		}
 	}
 
 	// Every address is chosen now, so the balancer's configuration and the
@@ -181,8 +223,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		if n == 0 {
 			continue
 		}
-		lb := FreeAddr(t)
-		grp := &Group{Name: g, LB: lb, URL: "http://" + lb + "/graphql"}
+		grp := &Group{Name: g}
 		for i := 1; i <= n; i++ {
 			addr := FreeAddr(t)
 			grp.Procs = append(grp.Procs, &Process{
@@ -190,6 +231,11 @@ func Start(t testing.TB, o Options) *Cluster {
 				URL: "http://" + addr + "/graphql", c: c,
 			})
 		}
+		grp.LB = grp.Procs[0].Addr
+		if balanced {
+			grp.LB = FreeAddr(t)
+		}
+		grp.URL = "http://" + grp.LB + "/graphql"
 		c.Groups[g] = grp
 	}
 	if u := c.Groups["user"]; u != nil {
@@ -207,11 +253,13 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.baseEnv = append(c.baseEnv, k+"="+v)
 	}
 
-	c.balancer, err = startBalancer(haproxy, c.Artifacts, c.Groups)
-	if err != nil {
-		t.Fatalf("clustertest: %v", err)
+	if balanced {
+		var err error
+		if c.balancer, err = startBalancer(haproxy, c.Artifacts, c.Groups); err != nil {
+			t.Fatalf("clustertest: %v", err)
+		}
+		t.Cleanup(c.balancer.stop)
 	}
-	t.Cleanup(c.balancer.stop)
 
 	// Every process stops before the broker and the databases go.
 	t.Cleanup(func() {
@@ -290,6 +338,9 @@ func (c *Cluster) WaitBalanced(ctx context.Context, group string) error {
 	if g == nil {
 		return fmt.Errorf("no group %q", group)
 	}
+	if c.balancer == nil {
+		return nil
+	}
 	for {
 		up, err := c.balancer.serversUp(group)
 		if err == nil {
@@ -312,10 +363,58 @@ func (c *Cluster) WaitBalanced(ctx context.Context, group string) error {
 }
 
 // ServersUp returns how many replicas of group the balancer considers up.
-func (c *Cluster) ServersUp(group string) (int, error) { return c.balancer.serversUp(group) }
+func (c *Cluster) ServersUp(group string) (int, error) {
+	if c.balancer == nil {
+		return 0, errors.New("no balancer: one process per group")
+	}
+	return c.balancer.serversUp(group)
+}
+
+// Broker returns the embedded broker now running, nil with external
+// brokers or while it is stopped. A restart replaces it: faults installed
+// on it (Fake) do not survive RestartBroker.
+func (c *Cluster) Broker() *kafka.Embedded {
+	c.brokerMu.Lock()
+	defer c.brokerMu.Unlock()
+	return c.broker
+}
+
+// RestartBroker stops the embedded broker cleanly, leaves it down for
+// downtime, and starts it again on the same address. With
+// PersistentBroker it comes back with its topics, records and committed
+// offsets; without, it comes back empty.
+func (c *Cluster) RestartBroker(downtime time.Duration) error {
+	c.brokerMu.Lock()
+	defer c.brokerMu.Unlock()
+	if c.broker == nil {
+		return errors.New("clustertest: the brokers are external or stopped")
+	}
+	c.broker.Close()
+	c.broker = nil
+	time.Sleep(downtime)
+	var err error
+	for range 50 { // the port may linger briefly after Close
+		var b *kafka.Embedded
+		if b, err = kafka.StartEmbedded(c.brokerOf); err == nil {
+			c.broker = b
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("clustertest: restart broker: %w", err)
+}
+
+func (c *Cluster) closeBroker() {
+	c.brokerMu.Lock()
+	defer c.brokerMu.Unlock()
+	if c.broker != nil {
+		c.broker.Close()
+		c.broker = nil
+	}
+}
 
 func (c *Cluster) createTopics(partitions int32) error {
-	cl, err := c.broker.Cluster().NewClient()
+	cl, err := c.KafkaCluster().NewClient()
 	if err != nil {
 		return err
 	}
@@ -330,7 +429,7 @@ func (c *Cluster) createTopics(partitions int32) error {
 }
 
 // KafkaCluster returns how to reach the broker, for test clients.
-func (c *Cluster) KafkaCluster() kafka.Cluster { return c.broker.Cluster() }
+func (c *Cluster) KafkaCluster() kafka.Cluster { return kafka.Cluster{Brokers: c.Brokers} }
 
 // artifactsDir returns a fresh directory for this test's artifacts under
 // $MART_ARTIFACTS (default $TMPDIR/mart-artifacts).
@@ -347,16 +446,22 @@ func artifactsDir(t testing.TB) string {
 	return dir
 }
 
-// FreeAddr returns a loopback address with a port nobody listens on now.
+// FreeAddr returns a loopback address with a port nobody listens on now
+// and that no earlier call returned: addresses are handed out before the
+// processes bind them, and the kernel may offer a closed port again.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
+
+var (
+	givenMu sync.Mutex
+	given   = map[string]bool{}
+)
 
 var (
 	buildOnce sync.Once
@@ -404,10 +509,18 @@ func get(ctx context.Context, url string) (int, error) {
 var errNotRunning = errors.New("not running")
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !given[addr] {
+			given[addr] = true
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -42,6 +42,7 @@ func Vars() []Var {
 		{"KAFKA_SASL_USERNAME", "", "SASL user"},
 		{"KAFKA_SASL_PASSWORD", "", "SASL password"},
 		{"MART_KAFKA_EMBEDDED_ADDR", "127.0.0.1:9092", "listen address of the in-process broker when KAFKA_BROKERS is empty"},
+		{"MART_KAFKA_EMBEDDED_DATA_DIR", "", "directory where the in-process broker keeps its topics and offsets across restarts; empty: memory only"},
 		{"MART_ROUTER_ADDR", "127.0.0.1:4000", "router listen address (GraphQL at /graphql)"},
 		{"MART_SUPERGRAPH_CONFIG", "supergraph.yaml", "file listing the subgraphs the router composes"},
 		{"MART_MAX_BODY_BYTES", "1048576", "router: largest accepted request body"},
@@ -146,14 +147,16 @@ type Config struct {
 	KafkaBrokers      []string // empty: run the embedded broker
 	KafkaSecurity     kafka.Security
 	KafkaEmbeddedAddr string
-	Router            Router
-	Services          map[string]Service
-	Auth              Auth
-	Notify            Notify
-	ShutdownTimeout   time.Duration
-	LogLevel          string
-	LogFormat         string
-	PprofAddr         string // empty: no profiler endpoint
+	// KafkaEmbeddedDataDir persists the embedded broker; "" keeps it in memory.
+	KafkaEmbeddedDataDir string
+	Router               Router
+	Services             map[string]Service
+	Auth                 Auth
+	Notify               Notify
+	ShutdownTimeout      time.Duration
+	LogLevel             string
+	LogFormat            string
+	PprofAddr            string // empty: no profiler endpoint
 }
 
 // Load reads the configuration from the environment.
@@ -207,7 +210,8 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			TLS: getBool("KAFKA_TLS"), CAFile: get("KAFKA_TLS_CA_FILE"),
 			SASLMechanism: get("KAFKA_SASL_MECHANISM"), SASLUsername: get("KAFKA_SASL_USERNAME"), SASLPassword: get("KAFKA_SASL_PASSWORD"),
 		},
-		KafkaEmbeddedAddr: get("MART_KAFKA_EMBEDDED_ADDR"),
+		KafkaEmbeddedAddr:    get("MART_KAFKA_EMBEDDED_ADDR"),
+		KafkaEmbeddedDataDir: get("MART_KAFKA_EMBEDDED_DATA_DIR"),
 		Router: Router{
 			Addr:             get("MART_ROUTER_ADDR"),
 			SupergraphConfig: get("MART_SUPERGRAPH_CONFIG"),

@@ -28,34 +28,57 @@ import (
 // development: a bug that relies on global order shows up locally.
 const DefaultPartitions = 3
 
-// Embedded is an in-process, in-memory single-broker Kafka cluster speaking
-// the real protocol on a TCP address, so services (and kcat) connect to it
-// exactly as to a real broker. Its data lives only as long as the process.
+// Embedded is an in-process single-broker Kafka cluster speaking the real
+// protocol on a TCP address, so services (and kcat) connect to it exactly
+// as to a real broker. Its data lives in memory, or in a directory that a
+// later broker started on it reloads.
 type Embedded struct {
 	cluster *kfake.Cluster
 }
 
-// StartEmbedded starts a one-broker cluster listening on addr
-// ("127.0.0.1:0" picks a free port). Topics are created on first use.
-func StartEmbedded(addr string, logger *slog.Logger) (*Embedded, error) {
+// EmbeddedOptions say where the embedded broker listens and keeps its data.
+type EmbeddedOptions struct {
+	// Addr is the listen address; "127.0.0.1:0" picks a free port.
+	Addr string
+	// DataDir, when set, persists topics, records and committed offsets
+	// there (reloaded on start), so a restart loses nothing that was
+	// acknowledged before a clean stop. Writes are not fsynced per batch,
+	// as in Kafka's default: the OS flushes them.
+	DataDir string
+	// Logger receives the broker's warnings and errors; default slog's.
+	Logger *slog.Logger
+}
+
+// StartEmbedded starts a one-broker cluster. Topics are created on first
+// use.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	c, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		// kfake always asks for 127.0.0.1:<port>; listen where we were told.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, addr)
+			return net.Listen(network, o.Addr)
 		}),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(DefaultPartitions),
 		kfake.WithLogger(kfakeLogger{logger.With("component", "kafka-embedded")}),
-	)
+	}
+	if o.DataDir != "" {
+		opts = append(opts, kfake.DataDir(o.DataDir))
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded kafka on %s: %w", addr, err)
+		return nil, fmt.Errorf("start embedded kafka on %s: %w", o.Addr, err)
 	}
 	return &Embedded{cluster: c}, nil
 }
+
+// Fake returns the underlying kfake cluster, for tests that inject faults
+// into the protocol (delays, errors).
+func (e *Embedded) Fake() *kfake.Cluster { return e.cluster }
 
 // Addrs returns the broker addresses to give clients as seed brokers.
 func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
@@ -63,7 +86,8 @@ func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
 // Cluster is how clients reach the broker.
 func (e *Embedded) Cluster() Cluster { return Cluster{Brokers: e.Addrs()} }
 
-// Close stops the broker; its data is gone.
+// Close stops the broker, saving its state when it has a DataDir; without
+// one its data is gone.
 func (e *Embedded) Close() { e.cluster.Close() }
 
 // kfakeLogger routes the fake broker's logs to slog. Its info level logs

@@ -23,7 +23,7 @@ func TestEmbeddedListensOnGivenAddress(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	e, err := kafka.StartEmbedded(addr, slog.New(slog.DiscardHandler))
+	e, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: addr, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +98,78 @@ func TestProduceAutoCreatesTopicAndConsumes(t *testing.T) {
 	recs := kafkatest.ReadTopic(t, cluster, "auto.events.v1")
 	if len(recs) != 1 || string(recs[0].Value) != "hello" || string(recs[0].Key) != "k" {
 		t.Fatalf("read back %d records, want the one produced", len(recs))
+	}
+}
+
+func TestEmbeddedKeepsRecordsAndOffsetsInDataDir(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	o := kafka.EmbeddedOptions{Addr: addr, DataDir: dir, Logger: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// First life: three records produced, the first two consumed and
+	// committed by a group.
+	e, err := kafka.StartEmbedded(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := e.Cluster().NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kafka.EnsureTopics(ctx, cl, 1, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "kept", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	consumer, err := e.Cluster().NewClient(kgo.ConsumerGroup("g"), kgo.ConsumeTopics("kept"), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 3 {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if ctx.Err() != nil {
+			t.Fatalf("first life: read %v", got)
+		}
+	}
+	// Commit up to b: c stays to be consumed.
+	if err := consumer.CommitRecords(ctx, &kgo.Record{Topic: "kept", Partition: 0, Offset: 1, LeaderEpoch: -1}); err != nil {
+		t.Fatal(err)
+	}
+	consumer.Close()
+	e.Close()
+
+	// Second life on the same directory and address: the group resumes
+	// at c.
+	e, err = kafka.StartEmbedded(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	consumer, err = e.Cluster().NewClient(kgo.ConsumerGroup("g"), kgo.ConsumeTopics("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	got = nil
+	for len(got) < 1 {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		if ctx.Err() != nil {
+			t.Fatal("second life: nothing read")
+		}
+	}
+	if got[0] != "c" {
+		t.Fatalf("after restart the group read %v first, want c (the first uncommitted record)", got)
 	}
 }

@@ -388,7 +388,7 @@ func TestRelayRetriesUntilKafkaIsUp(t *testing.T) {
 	if e.pending() != 1 {
 		t.Fatal("the event left the outbox while no broker was up")
 	}
-	broker, err := kafka.StartEmbedded(addr, slog.New(slog.DiscardHandler))
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: addr, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

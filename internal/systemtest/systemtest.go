@@ -62,7 +62,7 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 	if len(targets) == 0 {
 		targets = []string{"all"}
 	}
-	broker, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("systemtest: kafka: %v", err)
 	}

@@ -22,7 +22,7 @@ import (
 // ends, and returns how to reach it.
 func Start(t testing.TB) kafka.Cluster {
 	t.Helper()
-	e, err := kafka.StartEmbedded("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	e, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}

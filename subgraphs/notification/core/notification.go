@@ -63,6 +63,7 @@ type Notification struct {
 	ID            string     `bun:"id,pk,type:uuid"`
 	EventID       string     `bun:"event_id"`
 	UserID        string     `bun:"user_id,type:uuid"`
+	OrderID       *string    `bun:"order_id,type:uuid"` // nil when not about an order
 	Channel       Channel    `bun:"channel"`
 	Category      Category   `bun:"category"`
 	Template      Template   `bun:"template"`

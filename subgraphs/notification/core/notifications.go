@@ -262,20 +262,25 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 	if !ok {
 		return nil
 	}
-	var order *Order
-	if t.needsOrder {
+	// Every order id is checked, not only the ones looked up: it is
+	// recorded in a uuid column, in the spelling the order read model uses.
+	if t.orderID != "" || t.needsOrder {
 		orderID, ok := canonicalID(t.orderID)
 		if !ok {
 			return fmt.Errorf("%s: order id %q is not a UUID", meta.Type, t.orderID)
 		}
+		t.orderID = orderID
+	}
+	var order *Order
+	if t.needsOrder {
 		var err error
-		if order, err = lookUp(ctx, tx, "order", orderID, findOrder); err != nil {
+		if order, err = lookUp(ctx, tx, "order", t.orderID, findOrder); err != nil {
 			return err
 		}
 		if order == nil {
-			return n.park(ctx, tx, meta, msg, "order_id", orderID)
+			return n.park(ctx, tx, meta, msg, "order_id", t.orderID)
 		}
-		t.userID, t.orderID = order.UserID, order.OrderID
+		t.userID = order.UserID
 	}
 	userID, ok := canonicalID(t.userID)
 	if !ok {
@@ -294,8 +299,10 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 	}
 
 	d := Data{Name: contact.Name, Email: contact.Email}
+	var orderID *string
 	if t.orderID != "" {
 		d.OrderID, d.OrderRef = t.orderID, orderRef(t.orderID)
+		orderID = &t.orderID
 	}
 	t.fill(&d, order)
 	want := prefs.For(t.category)
@@ -313,7 +320,7 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 			return err
 		}
 		row := &Notification{
-			ID: newID(), EventID: meta.ID, UserID: userID, Channel: ch, Category: t.category, Template: t.template,
+			ID: newID(), EventID: meta.ID, UserID: userID, OrderID: orderID, Channel: ch, Category: t.category, Template: t.template,
 			Recipient: to, Subject: c.Subject, BodyText: c.Text, BodyHTML: c.HTML,
 			Status: Queued, NextAttemptAt: &at, CreatedAt: at, UpdatedAt: at,
 		}

@@ -81,14 +81,35 @@ func TestOrderConfirmationListsTheLines(t *testing.T) {
 	e.deliver(placed(order, bob.ID, line{"Blue Mug", 2, 1250}, line{"Earl Grey <loose>", 1, 799}))
 	e.deliver(changed(order, bob.ID, orderv1.Status_STATUS_PENDING, orderv1.Status_STATUS_AWAITING_PAYMENT, ""))
 	e.deliver(confirmed(order, bob.ID))
-	if got := summary(e.notifications(bob.ID)); got != "WELCOME/EMAIL/QUEUED ORDER_CONFIRMED/EMAIL/QUEUED" {
+	ns := e.notifications(bob.ID)
+	if got := summary(ns); got != "WELCOME/EMAIL/QUEUED ORDER_CONFIRMED/EMAIL/QUEUED" {
 		t.Fatalf("recorded %s", got)
+	}
+	// The row records its order (the welcome has none), as stored.
+	if ns[0].OrderID != nil || ns[1].OrderID == nil || *ns[1].OrderID != order {
+		t.Errorf("order ids: welcome %v, confirmation %v, want nil and %s", ns[0].OrderID, ns[1].OrderID, order)
+	}
+	if n := e.db.Count(t, `SELECT count(*) FROM notifications WHERE order_id = ? AND template = 'ORDER_CONFIRMED' AND channel = 'EMAIL'`, order); n != 1 {
+		t.Errorf("%d confirmation emails recorded for the order, want 1", n)
+	}
+	e.work()
+
+	// A re-send is about the same order.
+	c, userErrs, err := e.notes.Resend(context.Background(), core.ResendInput{NotificationID: ns[1].ID})
+	if err != nil || userErrs != nil {
+		t.Fatalf("Resend: %v %v", userErrs, err)
+	}
+	if c.OrderID == nil || *c.OrderID != order {
+		t.Errorf("re-send order id %v, want %s", c.OrderID, order)
+	}
+	if n := e.db.Count(t, `SELECT count(*) FROM notifications WHERE order_id = ? AND resend_of = ?`, order, ns[1].ID); n != 1 {
+		t.Errorf("%d re-sends recorded for the order, want 1", n)
 	}
 	e.work()
 
 	mails := e.mailsTo(bob.Email)
-	if len(mails) != 2 {
-		t.Fatalf("%d mails, want welcome and confirmation", len(mails))
+	if len(mails) != 3 {
+		t.Fatalf("%d mails, want welcome, confirmation and its re-send", len(mails))
 	}
 	p := mails[1].Parse(t)
 	if want := "Your order #" + strings.ToUpper(order[len(order)-8:]) + " is confirmed"; p.Subject != want {
@@ -268,6 +289,17 @@ func TestEventsBeforeTheirReadModels(t *testing.T) {
 	}
 	if n := e.db.Count(t, `SELECT count(*) FROM parked_events`); n != 0 {
 		t.Errorf("%d events still parked", n)
+	}
+	for tmpl, want := range map[core.Template]string{
+		core.RefundIssued:   paid,
+		core.PaymentFailed:  declined,
+		core.OrderConfirmed: paid,
+		core.OrderCancelled: declined,
+		core.Welcome:        "",
+	} {
+		if got := templates[tmpl].OrderID; (want == "") != (got == nil) || (got != nil && *got != want) {
+			t.Errorf("%s recorded order id %v, want %q", tmpl, got, want)
+		}
 	}
 	for tmpl, want := range map[core.Template]string{
 		core.RefundIssued:   "We refunded 19.99 EUR",

@@ -42,7 +42,7 @@ type ResendInput struct {
 }
 
 // Resend queues a copy of a notification that was sent or failed: same
-// event, channel and content, to the user's current address on that
+// event, order, channel and content, to the user's current address on that
 // channel (they may have fixed it). The copy is a new notification that
 // points at the original (resend_of), so the one-per-event-and-channel
 // rule still holds for what events trigger.
