@@ -13,6 +13,9 @@ const (
 	NotFound        = "NOT_FOUND"
 	BadUserInput    = "BAD_USER_INPUT"
 	Internal        = "INTERNAL_SERVER_ERROR"
+	// Unavailable: a dependency (the database) could not be reached; the
+	// same request may succeed when retried shortly.
+	Unavailable = "SERVICE_UNAVAILABLE"
 )
 
 // Error is an expected failure a client can act on.

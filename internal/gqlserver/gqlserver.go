@@ -28,6 +28,7 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/httpserver"
+	"github.com/onlinemart/mart/internal/postgres"
 )
 
 // Options configure New.
@@ -171,6 +172,11 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return &gqlerror.Error{Message: "request cancelled or timed out", Path: graphql.GetPath(ctx),
 				Extensions: map[string]any{"code": gqlerr.Internal}}
+		}
+		if postgres.Unavailable(err) {
+			logger.WarnContext(ctx, "database unavailable", "err", err, "path", graphql.GetPath(ctx).String(), "request_id", httpserver.RequestID(ctx))
+			return &gqlerror.Error{Message: "service temporarily unavailable, retry shortly", Path: graphql.GetPath(ctx),
+				Extensions: map[string]any{"code": gqlerr.Unavailable}}
 		}
 		logger.ErrorContext(ctx, "resolver error", "err", err, "path", graphql.GetPath(ctx).String(), "request_id", httpserver.RequestID(ctx))
 		return &gqlerror.Error{Message: "internal error", Path: graphql.GetPath(ctx),

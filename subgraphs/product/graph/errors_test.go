@@ -1,11 +1,14 @@
 package graph_test
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/gqltest"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 )
@@ -51,5 +54,47 @@ func TestClientErrorsSayWhatIsWrong(t *testing.T) {
 		if code := r.Errors[0].Code(); code != gqlerr.BadUserInput && code != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("%s: code %q", q, code)
 		}
+	}
+}
+
+// While the database is down (a restart, a failover) clients are told to
+// retry, not that something broke; once it is back the same request
+// works, on the same pool.
+func TestDatabaseOutageIsServiceUnavailable(t *testing.T) {
+	server := pgtest.StartServer(t, pgtest.ServerOptions{})
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Options{ServerURL: server.URL(), Database: "product", Migrations: []string{"product"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := serve(t, core.NewCatalog(db))
+	q := []byte(`{"query":"{ products { edges { cursor } } }"}`)
+	if r := gqltest.Post(t, srv.URL, "application/json", q, nil); len(r.Errors) != 0 {
+		t.Fatalf("before the outage: %+v", r.Errors)
+	}
+
+	if err := server.Stop(ctx, pgtest.Fast); err != nil {
+		t.Fatal(err)
+	}
+	// The first request meets a pooled connection the shutdown
+	// terminated, the second a refused connection.
+	for i := range 2 {
+		r := gqltest.Post(t, srv.URL, "application/json", q, nil)
+		if len(r.Errors) != 1 || r.Errors[0].Code() != gqlerr.Unavailable {
+			t.Fatalf("request %d during the outage: %+v, want one %s", i+1, r.Errors, gqlerr.Unavailable)
+		}
+		for _, leak := range []string{"127.0.0.1", "connect", "sql", "postgres"} {
+			if strings.Contains(r.Errors[0].Message, leak) {
+				t.Errorf("error message %q leaks %q", r.Errors[0].Message, leak)
+			}
+		}
+	}
+
+	if err := server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := gqltest.Post(t, srv.URL, "application/json", q, nil); len(r.Errors) != 0 {
+		t.Fatalf("after the outage: %+v", r.Errors)
 	}
 }
