@@ -91,7 +91,7 @@ func TestChaos(t *testing.T) {
 	for {
 		var err error
 		books, err = c.CheckBooks(ctx, accepted)
-		if err == nil && settled(books) {
+		if err == nil && books.Settled() {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -125,12 +125,6 @@ func TestChaos(t *testing.T) {
 	for _, f := range inj.failures {
 		t.Error(f)
 	}
-}
-
-// settled: nothing is left to do anywhere.
-func settled(b clustertest.Books) bool {
-	return b.Stuck == 0 && b.OutboxLeft == 0 && b.NotificationsUndelived == 0 && b.Parked == 0 &&
-		b.NotificationsMissing == 0 && b.OrderStockMisfits == 0 && b.PaymentViolations == 0
 }
 
 // shop is the catalog and the customers of a run.

@@ -69,22 +69,21 @@ func (in *injector) faults() []string {
 	return f
 }
 
-// run injects faults until d has passed: every kind once in a random
-// order first, then kinds at random.
+// run injects faults until d has passed, in rounds: every kind once per
+// round (a service kill three times), in a random order each round.
 func (in *injector) run(ctx context.Context, d time.Duration) {
 	end := time.Now().Add(d)
 	plan := in.faults()
-	in.rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 	for i := 0; time.Now().Before(end); i++ {
+		if i%len(plan) == 0 {
+			in.rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+		}
 		gap := in.r.gap[0] + time.Duration(in.rng.Int64N(int64(in.r.gap[1]-in.r.gap[0])))
 		time.Sleep(min(gap, time.Until(end)))
 		if !time.Now().Before(end) {
 			break
 		}
-		kind := plan[in.rng.IntN(len(plan))]
-		if i < len(plan) {
-			kind = plan[i]
-		}
+		kind := plan[i%len(plan)]
 		began := time.Now()
 		target := in.inject(ctx, kind)
 		took, err := in.waitReady(ctx, began)

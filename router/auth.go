@@ -48,6 +48,7 @@ func (rt *Router) authenticate(ctx context.Context, values []string) error {
 // Websocket close codes of graphql-transport-ws, used for graphql-ws too
 // after its connection_error.
 const (
+	closeBadRequest   = 4400
 	closeUnauthorized = 4401
 	closeForbidden    = 4403
 )

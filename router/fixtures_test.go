@@ -160,10 +160,10 @@ func argument(req upstreamRequest, field, arg string, into any) bool {
 }
 
 // productsSubgraph resolves Query.products/product/failing,
-// Mutation.renameProduct and Subscription.productChanged; the engine may
-// ask for several root fields in one request. productChanged streams until
-// stopped, except for ids starting with "last", whose stream completes
-// after two events.
+// Mutation.renameProduct/restock and Subscription.productChanged; the
+// engine may ask for several root fields in one request. productChanged
+// streams until stopped, except for ids starting with "last", whose stream
+// completes after two events.
 func productsSubgraph(t *testing.T) *fixtureSubgraph {
 	return newFixtureSubgraph(t, func(req upstreamRequest) any {
 		data := map[string]any{}
@@ -180,14 +180,22 @@ func productsSubgraph(t *testing.T) *fixtureSubgraph {
 		if strings.Contains(req.Query, "renameProduct") {
 			data["renameProduct"] = product("p1")
 		}
+		if strings.Contains(req.Query, "restock") {
+			data["restock"] = product("p1")
+		}
 		if strings.Contains(req.Query, "products") {
 			n := 10
 			argument(req, "products", "first", &n)
-			list := make([]any, n)
-			for i := range list {
-				list[i] = product(fmt.Sprintf("p%d", i+1))
+			if n < 0 || n > 1000 { // refused, as the real subgraphs do, rather than allocated
+				data["products"] = nil
+				errs = append(errs, map[string]any{"message": "first must be between 0 and 1000", "path": []any{"products"}, "extensions": map[string]any{"code": "BAD_USER_INPUT"}})
+			} else {
+				list := make([]any, n)
+				for i := range list {
+					list[i] = product(fmt.Sprintf("p%d", i+1))
+				}
+				data["products"] = list
 			}
-			data["products"] = list
 		}
 		var id string
 		if argument(req, "product", "id", &id) {

@@ -251,6 +251,9 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 	case op.opType == ast.OperationTypeSubscription:
 		return nil, fail(http.StatusBadRequest, codeBadRequest, "subscriptions need a websocket connection (graphql-transport-ws or graphql-ws) to %s", graphqlPath)
 	}
+	if msg := rt.ints.check(op.doc, op.operationName, op.variables); msg != "" {
+		return nil, fail(http.StatusBadRequest, codeValidationFailed, "%s", msg)
+	}
 	return op, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/graphqlerrors"
 
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
 )
@@ -32,6 +33,17 @@ type statsWalker struct {
 // operationName, and false when there is no such single operation (the
 // engine's validation reports that case).
 func measureOperation(doc *ast.Document, operationName string) (operationStats, bool) {
+	op, ok := selectedOperation(doc, operationName)
+	if !ok || !doc.OperationDefinitions[op].HasSelections {
+		return operationStats{}, false
+	}
+	w := statsWalker{doc: doc, fragments: map[string]operationStats{}, visiting: map[string]bool{}}
+	return w.selectionSet(doc.OperationDefinitions[op].SelectionSet), true
+}
+
+// selectedOperation returns the operation that would run for
+// operationName, and false when there is no such single operation.
+func selectedOperation(doc *ast.Document, operationName string) (int, bool) {
 	op := -1
 	for _, node := range doc.RootNodes {
 		if node.Kind != ast.NodeKindOperationDefinition {
@@ -40,16 +52,12 @@ func measureOperation(doc *ast.Document, operationName string) (operationStats, 
 		name := doc.OperationDefinitionNameString(node.Ref)
 		if operationName == "" || name == operationName {
 			if op != -1 && operationName == "" {
-				return operationStats{}, false // ambiguous without a name
+				return -1, false // ambiguous without a name
 			}
 			op = node.Ref
 		}
 	}
-	if op == -1 || !doc.OperationDefinitions[op].HasSelections {
-		return operationStats{}, false
-	}
-	w := statsWalker{doc: doc, fragments: map[string]operationStats{}, visiting: map[string]bool{}}
-	return w.selectionSet(doc.OperationDefinitions[op].SelectionSet), true
+	return op, op != -1
 }
 
 // selectionSet returns the depth below the set, its aliases, and in
@@ -113,9 +121,13 @@ func (o *Options) checkLimits(s operationStats) string {
 	return ""
 }
 
-// limitsHook checks the limits of operations that arrive over websockets.
-// The engine sends the returned error to the client as that operation's error.
-type limitsHook struct{ opts Options }
+// limitsHook checks the limits and the Int variables of operations that
+// arrive over websockets. The engine sends the returned error to the client
+// as that operation's error.
+type limitsHook struct {
+	opts Options
+	ints intInputs
+}
 
 func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error {
 	doc, report := astparser.ParseGraphqlDocumentString(op.Query)
@@ -129,6 +141,10 @@ func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error 
 		if msg := h.opts.checkLimits(stats); msg != "" {
 			return errors.New(msg)
 		}
+	}
+	if msg := h.ints.check(&doc, op.OperationName, op.Variables); msg != "" {
+		// RequestErrors reach the client as they are, code included.
+		return graphqlerrors.RequestErrors{{Message: msg, Extensions: &graphqlerrors.Extensions{Code: codeValidationFailed}}}
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ const (
 // negative limit disables that limit.
 type Options struct {
 	Subgraphs      []Subgraph
-	MaxBodyBytes   int64
+	MaxBodyBytes   int64 // bounds a request body and a websocket message
 	MaxDepth       int
 	MaxAliases     int
 	MaxRootFields  int
@@ -109,6 +109,8 @@ type Router struct {
 	wsDone  sync.WaitGroup
 	// wsChecks are readRequest's checks for operations over websockets.
 	wsChecks beforeStartHooks
+	// ints drives the 32-bit check of Int variables.
+	ints intInputs
 }
 
 // New composes the supergraph from the subgraph schema files and builds the
@@ -166,6 +168,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		stop()
 		return nil, fmt.Errorf("router: create engine: %w", err)
 	}
+	ints := newIntInputs(cfg.Schema().Document())
 	var pg *playground.Handler
 	if opts.Playground {
 		if pg, err = playground.New(); err != nil {
@@ -182,7 +185,8 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		jwksClient: &http.Client{Timeout: 5 * time.Second},
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},
-		wsChecks:   beforeStartHooks{limitsHook{opts: opts}, introspectionHook{opts: opts}},
+		wsChecks:   beforeStartHooks{limitsHook{opts: opts, ints: ints}, introspectionHook{opts: opts}},
+		ints:       ints,
 	}, nil
 }
 

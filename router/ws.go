@@ -2,12 +2,17 @@ package router
 
 import (
 	"context"
+	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 )
 
@@ -54,8 +59,9 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	if protocol == websocket.ProtocolUndefined {
 		protocol = websocket.DefaultProtocol
 	}
+	client := &limitedClient{Client: websocket.NewClient(rt.engineLog, conn), conn: conn, limit: rt.opts.MaxBodyBytes}
 	gate := &tokenGate{
-		TransportClient: websocket.NewClient(rt.engineLog, conn),
+		TransportClient: client,
 		ctx:             r.Context(),
 		rt:              rt,
 		protocol:        protocol,
@@ -68,7 +74,7 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	websocket.Handle(done, errc, conn, nil,
 		websocket.WithProtocol(protocol),
 		websocket.WithCustomClient(gate),
-		websocket.WithCustomSubscriptionEngine(newWSOperations(rt, upstream.Header)),
+		websocket.WithCustomSubscriptionEngine(newWSOperations(rt, upstream.Header, gate, protocol)),
 		websocket.WithLogger(rt.engineLog),
 	)
 	select {
@@ -90,4 +96,100 @@ func (c eofConn) Read(p []byte) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// limitedClient is the engine's websocket client with a bounded read. The
+// engine's own read (wsutil.ReadClientData) takes a message whole, however
+// large; this one stops at the body limit, MaxBodyBytes: a frame whose
+// header announces more is refused before its payload is read, and a
+// fragmented message as soon as its parts add up to more. Either closes
+// the connection with 1009 (message too big).
+type limitedClient struct {
+	*websocket.Client // writes and closes
+	conn              net.Conn
+	limit             int64 // <= 0: none
+}
+
+var errMessageTooBig = errors.New("message too big")
+
+func (c *limitedClient) ReadBytesFromClient() ([]byte, error) {
+	if !c.IsConnected() {
+		return nil, subscription.ErrTransportClientClosedConnection
+	}
+	data, err := readClientMessage(c.conn, c.limit)
+	var closed wsutil.ClosedError
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, errMessageTooBig):
+		c.refuseTooBig()
+		return nil, subscription.ErrTransportClientClosedConnection
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrClosedPipe), errors.As(err, &closed):
+		// The client went away or closed (the close was answered).
+		_ = c.Disconnect()
+		return nil, subscription.ErrTransportClientClosedConnection
+	}
+	return nil, err
+}
+
+// tooBigLinger bounds how long a refused client may go on sending.
+const tooBigLinger = time.Second
+
+// refuseTooBig closes the connection with 1009. The rest of the message is
+// usually still arriving: closing on unread data resets the connection,
+// and a reset can make the client lose the close frame. So the rest is
+// read and dropped first, until the client closes or for tooBigLinger.
+func (c *limitedClient) refuseTooBig() {
+	_ = ws.WriteFrame(c.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusMessageTooBig, "message too big")))
+	_ = c.conn.SetReadDeadline(time.Now().Add(tooBigLinger))
+	_, _ = io.Copy(io.Discard, c.conn)
+	_ = c.Disconnect()
+}
+
+// readClientMessage is wsutil.ReadClientData with a limit on the message
+// size: it answers control frames, skips continuation frames that start
+// nothing, and returns the next text or binary message.
+func readClientMessage(rw io.ReadWriter, limit int64) ([]byte, error) {
+	control := wsutil.ControlFrameHandler(rw, ws.StateServerSide)
+	rd := wsutil.Reader{
+		Source:         rw,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		OnIntermediate: control,
+		MaxFrameSize:   max(limit, 0), // checked on each frame's header, before its payload
+	}
+	for {
+		hdr, err := rd.NextFrame()
+		if err != nil {
+			return nil, tooBig(err)
+		}
+		if hdr.OpCode.IsControl() {
+			if err := control(hdr, &rd); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if hdr.OpCode&(ws.OpText|ws.OpBinary) == 0 {
+			if err := rd.Discard(); err != nil {
+				return nil, tooBig(err)
+			}
+			continue
+		}
+		if limit <= 0 || limit == math.MaxInt64 {
+			return io.ReadAll(&rd)
+		}
+		// The total of a fragmented message: one byte over is enough to know.
+		data, err := io.ReadAll(io.LimitReader(&rd, limit+1))
+		if err == nil && int64(len(data)) > limit {
+			err = errMessageTooBig
+		}
+		return data, tooBig(err)
+	}
+}
+
+func tooBig(err error) error {
+	if errors.Is(err, wsutil.ErrFrameTooLarge) {
+		return errMessageTooBig
+	}
+	return err
 }

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 type wsMessage struct {
@@ -241,5 +245,155 @@ func TestSubscriptionRefusedBySubgraph(t *testing.T) {
 	// The router is still up.
 	if res := postQuery(t, g.server, `{ product(id: "p1") { id } }`, nil); res.status != http.StatusOK {
 		t.Fatalf("router after the refused subscription: %d %s", res.status, res.body)
+	}
+}
+
+// rawConn is a client websocket at the frame level, to send what
+// ordinary clients do not: oversized and fragmented frames.
+type rawConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c rawConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func dialRaw(ctx context.Context, t *testing.T, g *testGraph) rawConn {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(g.server.URL, "http") + "/graphql"
+	conn, br, _, err := ws.Dialer{Protocols: []string{"graphql-transport-ws"}}.Dial(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := rawConn{Conn: conn, r: conn}
+	if br != nil { // bytes the server sent right after the handshake
+		c.r = br
+	}
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientText(c, []byte(`{"type":"connection_init"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := wsutil.ReadServerText(c); err != nil || !strings.Contains(string(msg), "connection_ack") {
+		t.Fatalf("connection_init: %s %v", msg, err)
+	}
+	return c
+}
+
+// closeCode reads until the server closes and returns its close code, or 0
+// if a pong came first. It does not answer the close: the client may
+// still be writing.
+func closeCode(t *testing.T, c rawConn) ws.StatusCode {
+	t.Helper()
+	for {
+		f, err := ws.ReadFrame(c)
+		switch {
+		case err != nil:
+			t.Fatalf("no close frame: %v", err)
+		case f.Header.OpCode == ws.OpClose:
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			return code
+		case strings.Contains(string(f.Payload), `"pong"`):
+			return 0
+		}
+	}
+}
+
+func writeFrames(c rawConn, parts ...string) error {
+	for i, p := range parts {
+		op := ws.OpContinuation
+		if i == 0 {
+			op = ws.OpText
+		}
+		if err := ws.WriteFrame(c, ws.MaskFrameInPlace(ws.NewFrame(op, i == len(parts)-1, []byte(p)))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A client message larger than the body limit closes the connection with
+// 1009 (message too big), before the router reads it: whether it comes in
+// one frame or in fragments. Below the limit, both are served.
+func TestWebsocketMessageSizeLimit(t *testing.T) {
+	const limit = 4096
+	g := startGraph(t, func(o *Options) { o.MaxBodyBytes = limit })
+	ping := func(size int) string {
+		pad := strings.Repeat("a", size-len(`{"type":"ping","payload":{"x":""}}`))
+		return `{"type":"ping","payload":{"x":"` + pad + `"}}`
+	}
+	split := func(s string, n int) []string {
+		var parts []string
+		for len(s) > n {
+			parts, s = append(parts, s[:n]), s[n:]
+		}
+		return append(parts, s)
+	}
+	tests := []struct {
+		name  string
+		parts []string
+		want  ws.StatusCode
+	}{
+		{"one frame at the limit", []string{ping(limit)}, 0},
+		{"fragments up to the limit", split(ping(limit), 1000), 0},
+		{"one frame over the limit", []string{ping(limit + 1)}, ws.StatusMessageTooBig},
+		{"fragments over the limit", split(ping(limit+1), 1000), ws.StatusMessageTooBig},
+		{"fragments far over the limit", split(ping(50*limit), limit), ws.StatusMessageTooBig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c := dialRaw(ctx, t, g)
+			_ = writeFrames(c, tt.parts...) // the router may close before the last part
+			if got := closeCode(t, c); got != tt.want {
+				t.Fatalf("close code %d, want %d", got, tt.want)
+			}
+		})
+	}
+
+	// A header announcing 1 GiB is refused at once: the router does not
+	// wait for (or hold) the payload.
+	t.Run("header of a 1 GiB frame", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := dialRaw(ctx, t, g)
+		if err := ws.WriteHeader(c, ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Mask: ws.NewMask(), Length: 1 << 30}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte(`{"type":"ping","payload":"`))
+		if got := closeCode(t, c); got != ws.StatusMessageTooBig {
+			t.Fatalf("close code %d, want %d", got, ws.StatusMessageTooBig)
+		}
+	})
+
+	// The router goes on serving.
+	if res := postQuery(t, g.server, `{ product(id: "p1") { id } }`, nil); res.status != http.StatusOK {
+		t.Fatalf("after the oversized messages: %d %s", res.status, res.body)
+	}
+}
+
+// graphql-transport-ws: a subscribe without an id is invalid, 4400.
+func TestSubscribeWithoutIDCloses4400(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g := startGraph(t, nil)
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p1") { id } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{Type: "subscribe", Payload: sub}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var m wsMessage
+		err := wsjson.Read(ctx, c, &m)
+		if err == nil {
+			continue // whatever came before the close
+		}
+		if got := websocket.CloseStatus(err); got != 4400 {
+			t.Fatalf("closed with %d (%v), want 4400", got, err)
+		}
+		break
+	}
+	if upgrades, _ := g.products.recordedUpgrades(); len(upgrades) != 0 {
+		t.Fatalf("the subgraph saw %d subscriptions", len(upgrades))
 	}
 }

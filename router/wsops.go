@@ -9,6 +9,7 @@ import (
 	"github.com/wundergraph/graphql-go-tools/execution/engine"
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
+	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
 )
 
@@ -21,19 +22,27 @@ import (
 // subscriptions): a stream the subgraph completed, an order's at DELIVERED
 // say, restarted every second and the client never got complete.
 type wsOperations struct {
-	rt      *Router
-	headers http.Header // the connection's, with the token from connection_init
+	rt       *Router
+	headers  http.Header // the connection's, with the token from connection_init
+	client   subscription.TransportClient
+	protocol websocket.Protocol
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
 }
 
-func newWSOperations(rt *Router, headers http.Header) *wsOperations {
-	return &wsOperations{rt: rt, headers: headers, running: map[string]context.CancelFunc{}}
+func newWSOperations(rt *Router, headers http.Header, client subscription.TransportClient, protocol websocket.Protocol) *wsOperations {
+	return &wsOperations{rt: rt, headers: headers, client: client, protocol: protocol, running: map[string]context.CancelFunc{}}
 }
 
 // StartOperation starts the operation in payload under the client's id.
 func (o *wsOperations) StartOperation(ctx context.Context, id string, payload []byte, events subscription.EventHandler) error {
+	if id == "" && o.protocol == websocket.ProtocolGraphQLTransportWS {
+		// graphql-transport-ws: an invalid message closes with 4400. The
+		// engine would run it under "", out of the client's reach.
+		_ = o.client.DisconnectWithReason(websocket.NewCloseReason(closeBadRequest, "subscribe needs an id"))
+		return nil
+	}
 	var op graphql.Request
 	if err := graphql.UnmarshalRequest(bytes.NewReader(payload), &op); err != nil {
 		events.Emit(subscription.EventTypeOnError, id, nil, err)

@@ -80,6 +80,14 @@ func (b Books) Violations() map[string]int {
 	}
 }
 
+// Settled reports whether the system has nothing left to do: no order
+// in flight, no payment or stock still moving, every notification sent,
+// every outbox empty. A drain waits for it before judging the books.
+func (b Books) Settled() bool {
+	return b.Stuck == 0 && b.OutboxLeft == 0 && b.PaymentViolations == 0 && b.OrderStockMisfits == 0 &&
+		b.NotificationsMissing == 0 && b.NotificationsUndelived == 0 && b.Parked == 0
+}
+
 func (b *Books) example(format string, args ...any) {
 	if len(b.Examples) < 20 {
 		b.Examples = append(b.Examples, fmt.Sprintf(format, args...))

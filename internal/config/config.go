@@ -45,7 +45,7 @@ func Vars() []Var {
 		{"MART_KAFKA_EMBEDDED_DATA_DIR", "", "directory where the in-process broker keeps its topics and offsets across restarts; empty: memory only"},
 		{"MART_ROUTER_ADDR", "127.0.0.1:4000", "router listen address (GraphQL at /graphql)"},
 		{"MART_SUPERGRAPH_CONFIG", "supergraph.yaml", "file listing the subgraphs the router composes"},
-		{"MART_MAX_BODY_BYTES", "1048576", "router: largest accepted request body"},
+		{"MART_MAX_BODY_BYTES", "1048576", "router: largest accepted request body and websocket message"},
 		{"MART_MAX_DEPTH", "15", "router: deepest accepted selection nesting"},
 		{"MART_MAX_ALIASES", "30", "router: most aliases in one operation"},
 		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
