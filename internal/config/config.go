@@ -35,6 +35,7 @@ func Vars() []Var {
 	vars := []Var{
 		{"MART_TARGETS", "all", "components to run: all, or a comma list of router," + strings.Join(ServiceNames(), ",")},
 		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres server URL; each service derives its own database (mart_<service>) from it"},
+		{"MART_DB_MAX_CONNS", "20", "connections each service process may open to its database (plus one for its outbox relay)"},
 		{"KAFKA_BROKERS", "", "comma list of Kafka brokers; empty starts an in-process broker"},
 		{"KAFKA_TLS", "false", "connect to the brokers over TLS"},
 		{"KAFKA_TLS_CA_FILE", "", "PEM file of the CAs that sign the brokers' certificates; empty: the system's"},
@@ -144,6 +145,7 @@ type Notify struct {
 type Config struct {
 	Targets           []string
 	DatabaseURL       string
+	DBMaxConns        int      // per service process
 	KafkaBrokers      []string // empty: run the embedded broker
 	KafkaSecurity     kafka.Security
 	KafkaEmbeddedAddr string
@@ -205,6 +207,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 
 	c := &Config{
 		DatabaseURL:  get("DATABASE_URL"),
+		DBMaxConns:   getInt("MART_DB_MAX_CONNS"),
 		KafkaBrokers: splitList(get("KAFKA_BROKERS")),
 		KafkaSecurity: kafka.Security{
 			TLS: getBool("KAFKA_TLS"), CAFile: get("KAFKA_TLS_CA_FILE"),

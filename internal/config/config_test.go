@@ -44,11 +44,11 @@ func TestOverrides(t *testing.T) {
 
 func TestBadValuesNameTheVariable(t *testing.T) {
 	_, err := load(map[string]string{"MART_TARGETS": "shop", "MART_MAX_DEPTH": "-1", "MART_REQUEST_TIMEOUT": "soon",
-		"KAFKA_TLS": "yes please", "KAFKA_SASL_MECHANISM": "GSSAPI"})
+		"KAFKA_TLS": "yes please", "KAFKA_SASL_MECHANISM": "GSSAPI", "MART_DB_MAX_CONNS": "0"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, name := range []string{"MART_TARGETS", "MART_MAX_DEPTH", "MART_REQUEST_TIMEOUT", "KAFKA_TLS", "KAFKA_SASL_MECHANISM"} {
+	for _, name := range []string{"MART_TARGETS", "MART_MAX_DEPTH", "MART_REQUEST_TIMEOUT", "KAFKA_TLS", "KAFKA_SASL_MECHANISM", "MART_DB_MAX_CONNS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -109,6 +109,8 @@ type Options struct {
 	Database   string   // this service's database name
 	Migrations []string // migration sets to apply after the platform set
 	Logger     *slog.Logger
+	// MaxConns bounds the pool (default 20); half of it is kept idle.
+	MaxConns int
 }
 
 // Open ensures the database exists, migrates it and returns a bun handle.
@@ -140,8 +142,11 @@ func Open(ctx context.Context, o Options) (*bun.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqldb.SetMaxOpenConns(20)
-	sqldb.SetMaxIdleConns(10)
+	if o.MaxConns <= 0 {
+		o.MaxConns = 20
+	}
+	sqldb.SetMaxOpenConns(o.MaxConns)
+	sqldb.SetMaxIdleConns(max(1, o.MaxConns/2))
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	if err := Migrate(ctx, sqldb, o.Logger, o.Migrations...); err != nil {
 		sqldb.Close()

@@ -87,6 +87,7 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 	db, err := postgres.Open(ctx, postgres.Options{
 		ServerURL: o.Config.DatabaseURL, Database: sc.Database, Migrations: spec.Migrations, Logger: log,
+		MaxConns: o.Config.DBMaxConns,
 	})
 	if err != nil {
 		return fmt.Errorf("service %s: %w", spec.Name, err)
