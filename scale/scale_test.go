@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onlinemart/mart/internal/clustertest"
@@ -23,20 +23,22 @@ import (
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/internal/shopper"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	usercore "github.com/onlinemart/mart/subgraphs/user/core"
 )
 
 // The shape of the run.
 const (
-	replicas   = 2
-	routers    = 2
-	partitions = 6 // per service topic; the services' own default is 3
-	customers  = 8
-	products   = 4
-	stockUnits = 1_000_000
-	password   = "scale-customer-password"
-	sample     = 200 * time.Millisecond // relay sampling period
+	replicas     = 2
+	routers      = 2
+	partitions   = 6 // per service topic; the services' own default is 3
+	customers    = 8
+	products     = 4
+	stockUnits   = 1_000_000
+	password     = "scale-customer-password"
+	customerName = "Scale Customer"
+	sample       = 200 * time.Millisecond // relay sampling period
 )
 
 // consumerGroups are the services with an inbox consumer, and the topics
@@ -62,8 +64,11 @@ var consumerGroups = map[string][]string{
 //  5. a token from one user replica is accepted by the other and by
 //     router 2;
 //  6. login lockout counts failures across user replicas;
-//  7. after the load, every order is CONFIRMED, paid once, its stock
-//     moved once, and every outbox is empty.
+//  7. after the load, the system's books hold (clustertest.CheckBooks:
+//     no order lost or stuck, payments and stock consistent with each
+//     order, one charge and one notification each, outboxes empty, no
+//     dead letters) and, for this load, every order is CONFIRMED with one
+//     RESERVATION and one COMMIT and on hand = received − committed.
 //
 // Violations of any of these are counted and must be 0. The figures go to
 // the test log and to figures.md in the artifacts directory.
@@ -79,7 +84,7 @@ func TestReplicas(t *testing.T) {
 	routerLB := c.Group(clustertest.RouterGroup).URL
 
 	// Catalog and customers, through the router balancer.
-	adminToken, code, err := login(ctx, routerLB, clustertest.AdminEmail, clustertest.AdminPassword)
+	adminToken, code, err := shopper.Login(ctx, routerLB, clustertest.AdminEmail, clustertest.AdminPassword)
 	if err != nil || adminToken == "" {
 		t.Fatalf("admin login: %v %s", err, code)
 	}
@@ -87,7 +92,7 @@ func TestReplicas(t *testing.T) {
 	var cust []customer
 	for i := range customers {
 		email := fmt.Sprintf("scale-%d-%d@example.com", time.Now().UnixNano(), i)
-		id, tok, err := register(ctx, routerLB, email, password)
+		id, tok, err := shopper.Register(ctx, routerLB, email, password, customerName)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,26 +220,10 @@ func createProducts(t *testing.T, url, admin string) []string {
 	ctx := context.Background()
 	var ids []string
 	for i := range products {
-		var out struct {
-			CreateProduct struct {
-				Product    *struct{ ID string }
-				UserErrors []userError
-			}
+		id, err := shopper.CreateProduct(ctx, url, admin, fmt.Sprintf("SCALE-%03d", i), int64(100+i), stockUnits)
+		if err != nil {
+			t.Fatal(err)
 		}
-		sku := fmt.Sprintf("SCALE-%03d", i)
-		in := map[string]any{"sku": sku, "name": "Scale " + sku, "price": map[string]any{"amount": 100 + i, "currency": "USD"}}
-		if err := call(ctx, url, admin, createProduct, map[string]any{"input": in}, &out); err != nil || out.CreateProduct.Product == nil {
-			t.Fatalf("createProduct %s: %v %+v", sku, err, out.CreateProduct.UserErrors)
-		}
-		id := out.CreateProduct.Product.ID
-		// Inventory learns of the product from its event.
-		waitUntil(t, "stock for "+sku, time.Minute, func() bool {
-			var out struct {
-				AdjustStock struct{ UserErrors []userError }
-			}
-			err := call(ctx, url, admin, adjustStock, map[string]any{"id": id, "n": stockUnits, "key": "receipt-" + sku}, &out)
-			return err == nil && len(out.AdjustStock.UserErrors) == 0
-		})
 		ids = append(ids, id)
 	}
 	return ids
@@ -247,7 +236,6 @@ type load struct {
 	confirmed atomic.Int64
 	mu        sync.Mutex
 	orders    map[string]string // order id → product id, every order accepted
-	status    map[string]string // last status seen by the driver
 	reqErrors int               // failed requests (retried)
 	firstErr  string
 	cancelled int
@@ -257,14 +245,14 @@ type load struct {
 }
 
 func startLoad(ctx context.Context, url string, cust []customer, productIDs []string) *load {
-	l := &load{orders: map[string]string{}, status: map[string]string{}, started: time.Now()}
+	l := &load{orders: map[string]string{}, started: time.Now()}
 	for i, cu := range cust {
 		l.wg.Go(func() {
 			for n := 0; ctx.Err() == nil; n++ {
 				product := productIDs[(i+n)%len(productIDs)]
 				key := fmt.Sprintf("scale-%s-%d", cu.id, n)
 				began := time.Now()
-				id, err := place(ctx, url, cu.token, product, key, l.requestFailed)
+				id, _, err := shopper.PlaceOrder(ctx, url, cu.token, shopper.Order{Product: product, Quantity: 1, Key: key}, l.requestFailed)
 				if err != nil {
 					if ctx.Err() == nil {
 						l.requestFailed(err)
@@ -294,34 +282,15 @@ func (l *load) requestFailed(err error) {
 // follow polls the order until it settles; the stop of the load ends the
 // following too (drain checks the rest in the database).
 func (l *load) follow(ctx context.Context, url, token, id string, began time.Time) {
-	for ctx.Err() == nil {
-		time.Sleep(150 * time.Millisecond)
-		var out struct{ Order *struct{ Status string } }
-		if err := call(ctx, url, token, orderStatus, map[string]any{"id": id}, &out); err != nil {
-			if ctx.Err() == nil {
-				l.requestFailed(err)
-			}
-			continue
-		}
-		if out.Order == nil {
-			continue
-		}
-		l.mu.Lock()
-		l.status[id] = out.Order.Status
-		l.mu.Unlock()
-		switch out.Order.Status {
-		case "CONFIRMED":
-			l.confirmed.Add(1)
-			l.mu.Lock()
-			l.slowest = max(l.slowest, time.Since(began))
-			l.mu.Unlock()
-			return
-		case "CANCELLED":
-			l.mu.Lock()
-			l.cancelled++
-			l.mu.Unlock()
-			return
-		}
+	status := shopper.Follow(ctx, url, token, id, time.Hour, l.requestFailed)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch status {
+	case "CONFIRMED":
+		l.confirmed.Add(1)
+		l.slowest = max(l.slowest, time.Since(began))
+	case "CANCELLED":
+		l.cancelled++
 	}
 }
 
@@ -453,14 +422,7 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // subscriptionAcrossRouters places orders through router 1 and follows
 // each with a subscription opened directly on router 2 (which reaches
@@ -471,7 +433,8 @@ func subscriptionAcrossRouters(t *testing.T, c *clustertest.Cluster, cu customer
 	r1, r2 := c.Group(clustertest.RouterGroup).Procs[0], c.Group(clustertest.RouterGroup).Procs[1]
 	path := []string{"PENDING", "AWAITING_PAYMENT", "CONFIRMED"}
 	for i := range 3 {
-		id, err := place(context.Background(), r1.URL, cu.token, product, fmt.Sprintf("sub-%s-%d", cu.id, i), nil)
+		id, _, err := shopper.PlaceOrder(context.Background(), r1.URL, cu.token,
+			shopper.Order{Product: product, Quantity: 1, Key: fmt.Sprintf("sub-%s-%d", cu.id, i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,6 +475,9 @@ func firstOr(s []string) string {
 	return s[0]
 }
 
+// meQuery is what a token is checked with.
+const meQuery = `{ me { id email } }`
+
 // tokensVerifyEverywhere signs in at each user replica directly and uses
 // the token at the other replica, at each router and at itself.
 func tokensVerifyEverywhere(t *testing.T, c *clustertest.Cluster, cu customer) (violations int) {
@@ -522,7 +488,7 @@ func tokensVerifyEverywhere(t *testing.T, c *clustertest.Cluster, cu customer) (
 	checkers = append(checkers, users...)
 	checkers = append(checkers, c.Group(clustertest.RouterGroup).Procs...)
 	for _, signer := range users {
-		tok, code, err := login(ctx, signer.URL, cu.email, password)
+		tok, code, err := shopper.Login(ctx, signer.URL, cu.email, password)
 		if err != nil || tok == "" {
 			t.Errorf("login at %s: %v %s", signer.Name, err, code)
 			violations++
@@ -530,7 +496,7 @@ func tokensVerifyEverywhere(t *testing.T, c *clustertest.Cluster, cu customer) (
 		}
 		for _, p := range checkers {
 			var out struct{ Me *struct{ ID, Email string } }
-			if err := call(ctx, p.URL, tok, meQuery, nil, &out); err != nil || out.Me == nil || out.Me.ID != cu.id {
+			if err := shopper.Call(ctx, p.URL, tok, meQuery, nil, &out); err != nil || out.Me == nil || out.Me.ID != cu.id {
 				t.Errorf("token from %s at %s: %v %+v", signer.Name, p.Name, err, out.Me)
 				violations++
 			}
@@ -547,12 +513,12 @@ func lockoutShared(t *testing.T, c *clustertest.Cluster) (violations int) {
 	ctx := context.Background()
 	users := c.Group("user").Procs
 	email := fmt.Sprintf("lockout-%d@example.com", time.Now().UnixNano())
-	if _, _, err := register(ctx, users[0].URL, email, password); err != nil {
+	if _, _, err := shopper.Register(ctx, users[0].URL, email, password, customerName); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= usercore.MaxFailures; i++ {
 		p := users[i%len(users)]
-		_, code, err := login(ctx, p.URL, email, "wrong-password")
+		_, code, err := shopper.Login(ctx, p.URL, email, "wrong-password")
 		want := string(usercore.InvalidCredentials)
 		if i == usercore.MaxFailures {
 			want = string(usercore.TooManyAttempts)
@@ -563,7 +529,7 @@ func lockoutShared(t *testing.T, c *clustertest.Cluster) (violations int) {
 		}
 	}
 	for _, p := range users {
-		tok, code, err := login(ctx, p.URL, email, password)
+		tok, code, err := shopper.Login(ctx, p.URL, email, password)
 		if err != nil || tok != "" || code != string(usercore.TooManyAttempts) {
 			t.Errorf("right password at %s after lockout: token %v, code %q, err %v", p.Name, tok != "", code, err)
 			violations++
@@ -572,35 +538,27 @@ func lockoutShared(t *testing.T, c *clustertest.Cluster) (violations int) {
 	return violations
 }
 
-// drain waits until every accepted order settled and every outbox is
-// empty.
+// drain waits until the whole system has settled: every accepted order
+// stored and resting, its payment and stock settled, its notifications
+// delivered, every outbox empty (clustertest.CheckBooks finds nothing left
+// to do), and every consumer group whole again. If that takes more than 4
+// minutes the test fails, and the books say what was left.
 func drain(t *testing.T, c *clustertest.Cluster, l *load) {
 	t.Helper()
-	dbs := openDBs(t, c)
-	want := len(l.ids())
-	waitUntil(t, "the system to drain", 4*time.Minute, func() bool {
-		zero := func(db *sql.DB, q string) bool {
-			var n int
-			return db.QueryRow(q).Scan(&n) == nil && n == 0
+	ctx := context.Background()
+	accepted := l.ids()
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		b, err := c.CheckBooks(ctx, accepted)
+		if err == nil && b.Settled() {
+			break
 		}
-		var orders, settledInInventory int
-		if err := dbs["order"].QueryRow(`SELECT count(*) FROM orders`).Scan(&orders); err != nil || orders < want {
-			return false
+		if time.Now().After(deadline) {
+			t.Errorf("the system did not drain in 4m: %v %v", err, b.Violations())
+			break
 		}
-		if err := dbs["inventory"].QueryRow(`SELECT count(*) FROM orders WHERE state <> 'RESERVED'`).Scan(&settledInInventory); err != nil || settledInInventory < orders {
-			return false
-		}
-		if !zero(dbs["order"], `SELECT count(*) FROM orders WHERE status NOT IN ('CONFIRMED', 'CANCELLED')`) ||
-			!zero(dbs["payment"], `SELECT count(*) FROM payments WHERE status IN ('PENDING', 'CHARGING')`) {
-			return false
-		}
-		for _, db := range dbs {
-			if !zero(db, `SELECT count(*) FROM outbox`) {
-				return false
-			}
-		}
-		return true
-	})
+		time.Sleep(500 * time.Millisecond)
+	}
 	// Every group whole again: a replica killed late in the test leaves
 	// its partitions waiting until its session expires.
 	for _, g := range sortedKeys(consumerGroups) {
@@ -609,112 +567,72 @@ func drain(t *testing.T, c *clustertest.Cluster, l *load) {
 	time.Sleep(2 * time.Second) // let the last consumers catch up
 }
 
-func openDBs(t *testing.T, c *clustertest.Cluster) map[string]*sql.DB {
-	t.Helper()
-	dbs := map[string]*sql.DB{}
-	for _, s := range config.ServiceNames() {
-		db, err := c.DB(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs[s] = db
-	}
-	return dbs
-}
-
-// books are the database checks after the drain.
+// books are the checks after the drain: the cross-service invariants of
+// clustertest.CheckBooks, and what this suite's load promises on top (one
+// unit per order, never cancelled, stock received once).
 type books struct {
-	orders, confirmed                          int
-	notConfirmed, unknownOrders, missingOrders int
-	historyDupes                               int
-	paymentViolations                          int
-	movementViolations, stockViolations        int
-	notificationDupes                          int
-	outboxLeft                                 int
+	shared           clustertest.Books
+	notConfirmed     int // orders not CONFIRMED
+	historyDupes     int // (order, status) written twice in order_history
+	movementMisfits  int // not exactly one RESERVATION and one COMMIT per order
+	onHandViolations int // reserved ≠ 0, on_hand ≠ stockUnits − committed, or a stock row too many or missing
 }
 
 func checkBooks(t *testing.T, c *clustertest.Cluster, l *load, productIDs []string) books {
 	t.Helper()
-	dbs := openDBs(t, c)
-	var b books
+	ctx := context.Background()
+	shared, err := c.CheckBooks(ctx, l.ids())
+	if err != nil {
+		t.Fatalf("books: %v", err)
+	}
+	for _, e := range shared.Examples {
+		t.Log("books: " + e)
+	}
+	b := books{shared: shared}
 	count := func(db *sql.DB, q string, args ...any) int {
 		t.Helper()
 		var n int
-		if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 		return n
 	}
-	accepted := l.ids()
-	// Orders: all ours are in the database and CONFIRMED. The test's own
-	// subscription orders are there too.
-	rows, err := dbs["order"].Query(`SELECT id::text, status FROM orders`)
+	ord, inv := openDB(t, c, "order"), openDB(t, c, "inventory")
+
+	// Orders: every one CONFIRMED (the test's own subscription orders
+	// too), each status written once.
+	confirmed := shared.ByStatus["CONFIRMED"]
+	if b.notConfirmed = shared.Orders - confirmed; b.notConfirmed != 0 {
+		t.Errorf("orders after the drain: %v, want all CONFIRMED", shared.ByStatus)
+	}
+	b.historyDupes = count(ord, `SELECT count(*) FROM (SELECT order_id, status FROM order_history GROUP BY 1, 2 HAVING count(*) > 1) d`)
+
+	// Inventory: one reservation and one commit per order, each of one
+	// unit; on hand = received − committed; nothing reserved.
+	b.movementMisfits = count(inv, `SELECT count(*) FROM (SELECT order_id FROM stock_movements WHERE order_id IS NOT NULL
+		GROUP BY order_id HAVING count(*) FILTER (WHERE kind = 'RESERVATION') <> 1 OR count(*) FILTER (WHERE kind = 'COMMIT') <> 1
+		OR count(*) <> 2) d`)
+	if moved := count(inv, `SELECT count(DISTINCT order_id) FROM stock_movements WHERE kind = 'COMMIT'`); moved != confirmed {
+		t.Errorf("%d orders committed in inventory, %d confirmed", moved, confirmed)
+		b.movementMisfits += abs(moved - confirmed)
+	}
+	b.onHandViolations = count(inv, `SELECT count(*) FROM stock s WHERE s.reserved <> 0
+		OR s.on_hand <> $1 - (SELECT count(*) FROM stock_movements m WHERE m.product_id = s.product_id AND m.kind = 'COMMIT')`, stockUnits)
+	if shared.Products != len(productIDs) {
+		t.Errorf("%d stock rows, want %d", shared.Products, len(productIDs))
+		b.onHandViolations++
+	}
+	return b
+}
+
+func openDB(t *testing.T, c *clustertest.Cluster, service string) *sql.DB {
+	t.Helper()
+	db, err := c.DB(service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inDB := map[string]string{}
-	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			t.Fatal(err)
-		}
-		inDB[id] = st
-	}
-	rows.Close()
-	b.orders = len(inDB)
-	for id, st := range inDB {
-		if st == "CONFIRMED" {
-			b.confirmed++
-		} else {
-			b.notConfirmed++
-			t.Errorf("order %s: %s after the drain", id, st)
-		}
-	}
-	for _, id := range accepted {
-		if _, ok := inDB[id]; !ok {
-			b.missingOrders++
-			t.Errorf("order %s accepted but not in the order database", id)
-		}
-	}
-	b.historyDupes = count(dbs["order"], `SELECT count(*) FROM (SELECT order_id, status FROM order_history GROUP BY 1, 2 HAVING count(*) > 1) d`)
-
-	// Payments: exactly one SUCCEEDED payment per order, nothing else.
-	b.paymentViolations = count(dbs["payment"], `SELECT count(*) FROM (SELECT order_id FROM payments GROUP BY order_id
-		HAVING count(*) FILTER (WHERE status = 'SUCCEEDED') <> 1 OR count(*) <> 1) d`)
-	if paid := count(dbs["payment"], `SELECT count(DISTINCT order_id) FROM payments WHERE status = 'SUCCEEDED'`); paid != b.confirmed {
-		t.Errorf("%d orders paid, %d confirmed", paid, b.confirmed)
-		b.paymentViolations += abs(paid - b.confirmed)
-	}
-
-	// Inventory: one reservation and one commit per order; counters equal
-	// to the ledger; on hand = received − committed; nothing reserved.
-	b.movementViolations = count(dbs["inventory"], `SELECT count(*) FROM (SELECT order_id FROM stock_movements WHERE order_id IS NOT NULL
-		GROUP BY order_id HAVING count(*) FILTER (WHERE kind = 'RESERVATION') <> 1 OR count(*) FILTER (WHERE kind = 'COMMIT') <> 1
-		OR count(*) <> 2) d`)
-	if moved := count(dbs["inventory"], `SELECT count(DISTINCT order_id) FROM stock_movements WHERE kind = 'COMMIT'`); moved != b.confirmed {
-		t.Errorf("%d orders committed in inventory, %d confirmed", moved, b.confirmed)
-		b.movementViolations += abs(moved - b.confirmed)
-	}
-	b.stockViolations = count(dbs["inventory"], `SELECT count(*) FROM stock s WHERE s.reserved <> 0
-		OR s.on_hand <> (SELECT coalesce(sum(on_hand_delta), 0) FROM stock_movements m WHERE m.product_id = s.product_id)
-		OR s.reserved <> (SELECT coalesce(sum(reserved_delta), 0) FROM stock_movements m WHERE m.product_id = s.product_id)
-		OR s.on_hand <> $1 - (SELECT count(*) FROM stock_movements m WHERE m.product_id = s.product_id AND m.kind = 'COMMIT')`, stockUnits)
-	if n := count(dbs["inventory"], `SELECT count(*) FROM stock`); n != len(productIDs) {
-		t.Errorf("%d stock rows, want %d", n, len(productIDs))
-		b.stockViolations++
-	}
-
-	// Notifications: one per event and channel.
-	b.notificationDupes = count(dbs["notification"], `SELECT count(*) FROM (SELECT event_id, channel FROM notifications GROUP BY 1, 2 HAVING count(*) > 1) d`)
-
-	for s, db := range dbs {
-		if n := count(db, `SELECT count(*) FROM outbox`); n > 0 {
-			t.Errorf("%s: %d events left in the outbox", s, n)
-			b.outboxLeft += n
-		}
-	}
-	return b
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func abs(n int) int { return max(n, -n) }
@@ -731,29 +649,7 @@ type chains struct {
 // deleting) is counted and skipped, as consumers skip it.
 func checkOrderEvents(t *testing.T, c *clustertest.Cluster, l *load) chains {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	topic := events.Topic("order")
-	admin, err := c.KafkaCluster().NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends, err := kadm.NewClient(admin).ListEndOffsets(ctx, topic)
-	admin.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	cl, err := c.KafkaCluster().NewClient(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	type state struct {
 		placed bool
 		last   orderv1.Status
@@ -761,51 +657,46 @@ func checkOrderEvents(t *testing.T, c *clustertest.Cluster, l *load) chains {
 	var ch chains
 	seen := map[string]bool{}
 	orders := map[string]*state{}
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v (partitions left %v)", topic, ctx.Err(), remaining)
+	err := c.ReadTopic(context.Background(), topic, func(r *kgo.Record) error {
+		ch.records++
+		meta, msg, err := events.Decode(r)
+		if err != nil {
+			t.Errorf("%s/%d@%d: %v", topic, r.Partition, r.Offset, err)
+			ch.violations++
+			return nil
 		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			ch.records++
-			meta, msg, err := events.Decode(r)
-			if err != nil {
-				t.Errorf("%s/%d@%d: %v", topic, r.Partition, r.Offset, err)
+		if seen[meta.ID] {
+			ch.duplicates++
+			return nil
+		}
+		seen[meta.ID] = true
+		st := orders[meta.Key]
+		if st == nil {
+			st = &state{}
+			orders[meta.Key] = st
+		}
+		switch m := msg.(type) {
+		case *orderv1.OrderPlaced:
+			if st.placed {
+				t.Errorf("order %s placed twice (event %s)", meta.Key, meta.ID)
 				ch.violations++
-				return
 			}
-			if seen[meta.ID] {
-				ch.duplicates++
-				return
+			st.placed, st.last = true, orderv1.Status_STATUS_PENDING
+		case *orderv1.OrderStatusChanged:
+			switch {
+			case !st.placed:
+				t.Errorf("order %s: %v → %v before OrderPlaced", meta.Key, m.OldStatus, m.NewStatus)
+				ch.violations++
+			case m.OldStatus != st.last || m.NewStatus <= m.OldStatus:
+				t.Errorf("order %s: %v → %v after %v", meta.Key, m.OldStatus, m.NewStatus, st.last)
+				ch.violations++
 			}
-			seen[meta.ID] = true
-			st := orders[meta.Key]
-			if st == nil {
-				st = &state{}
-				orders[meta.Key] = st
-			}
-			switch m := msg.(type) {
-			case *orderv1.OrderPlaced:
-				if st.placed {
-					t.Errorf("order %s placed twice (event %s)", meta.Key, meta.ID)
-					ch.violations++
-				}
-				st.placed, st.last = true, orderv1.Status_STATUS_PENDING
-			case *orderv1.OrderStatusChanged:
-				switch {
-				case !st.placed:
-					t.Errorf("order %s: %v → %v before OrderPlaced", meta.Key, m.OldStatus, m.NewStatus)
-					ch.violations++
-				case m.OldStatus != st.last || m.NewStatus <= m.OldStatus:
-					t.Errorf("order %s: %v → %v after %v", meta.Key, m.OldStatus, m.NewStatus, st.last)
-					ch.violations++
-				}
-				st.last = m.NewStatus
-			}
-		})
+			st.last = m.NewStatus
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	ch.orders = len(orders)
 	for _, id := range l.ids() {

@@ -178,24 +178,71 @@ type figures struct {
 	chains                                         chains
 }
 
+// sharedRows place the counts of clustertest.CheckBooks in the suite's
+// row for the same promise; the rest add up to "other cross-service
+// books", whose parts the report lists under its table.
+var sharedRows = map[string][]string{
+	"orders not CONFIRMED":                 {"orders lost"},
+	"payments ≠ one SUCCEEDED per order":   {"payment mismatches", "double charges"},
+	"stock movements ≠ one each per order": {"repeated movements", "orders with wrong stock"},
+	"stock counters ≠ ledger":              {"stock rows broken", "ledger mismatches"},
+	"notifications sent twice":             {"duplicate notifications"},
+	"events left in outboxes":              {"events left in outboxes"},
+}
+
+// splitShared returns the CheckBooks counts by suite row, and those of no
+// row by their own name.
+func (b books) splitShared() (rows, rest map[string]int) {
+	rows, rest = map[string]int{}, b.shared.Violations()
+	for row, names := range sharedRows {
+		for _, k := range names {
+			rows[row] += rest[k]
+			delete(rest, k)
+		}
+	}
+	return rows, rest
+}
+
+// violations are the suite's checks by name; every count of CheckBooks is
+// in exactly one.
 func (f *figures) violations() map[string]int {
 	b := f.books
-	return map[string]int{
+	v, rest := b.splitShared()
+	for k, n := range map[string]int{
 		"relays active ≠ 1":                    f.relayViolations,
 		"partitions owned twice":               f.rebalances["overlaps"],
 		"event chains":                         f.chains.violations,
 		"subscription across routers":          f.subscriptionViolations,
 		"token verification":                   f.tokenViolations,
 		"shared lockout":                       f.lockoutViolations,
-		"orders not CONFIRMED":                 b.notConfirmed + b.missingOrders,
+		"orders not CONFIRMED":                 b.notConfirmed,
 		"orders cancelled (driver)":            f.load.cancelled,
 		"status recorded twice":                b.historyDupes,
-		"payments ≠ one SUCCEEDED per order":   b.paymentViolations,
-		"stock movements ≠ one each per order": b.movementViolations,
-		"stock counters ≠ ledger":              b.stockViolations,
-		"notifications sent twice":             b.notificationDupes,
-		"events left in outboxes":              b.outboxLeft,
+		"stock movements ≠ one each per order": b.movementMisfits,
+		"stock counters ≠ ledger":              b.onHandViolations,
+		"other cross-service books":            0,
+	} {
+		v[k] += n
 	}
+	for _, n := range rest {
+		v["other cross-service books"] += n
+	}
+	return v
+}
+
+// booksRest lists the parts of "other cross-service books" and the causes
+// written on dead letters.
+func (f *figures) booksRest() string {
+	_, rest := f.books.splitShared()
+	var parts []string
+	for _, k := range sortedKeys(rest) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, rest[k]))
+	}
+	s := "Other cross-service books (clustertest.CheckBooks): " + strings.Join(parts, ", ") + "."
+	for _, w := range f.books.shared.DeadLetterWhy {
+		s += "\nDead letter: " + w
+	}
+	return s
 }
 
 func (f *figures) markdown() string {
@@ -208,7 +255,8 @@ func (f *figures) markdown() string {
 	row("whole test", ms(f.total))
 	row("load", fmt.Sprintf("%d customers for %s", customers, ms(f.load.duration)))
 	row("orders accepted (driver)", f.load.accepted)
-	row("orders in the database / CONFIRMED", fmt.Sprintf("%d / %d", f.books.orders, f.books.confirmed))
+	row("orders in the database / CONFIRMED", fmt.Sprintf("%d / %d", f.books.shared.Orders, f.books.shared.ByStatus["CONFIRMED"]))
+	row("charges / refunds / order notifications (books)", fmt.Sprintf("%d / %d / %d", f.books.shared.Charges, f.books.shared.Refunds, f.books.shared.Notifications))
 	row("slowest order seen CONFIRMED by the driver", ms(f.load.slowest))
 	row("failed requests (retried)", fmt.Sprintf("%d (first: %.120s)", f.load.reqErrors, f.load.firstErr))
 	row("partition split (members)", strings.Join(f.splits, "; "))
@@ -240,5 +288,6 @@ func (f *figures) markdown() string {
 	for _, k := range sortedKeys(v) {
 		row(k, v[k])
 	}
+	fmt.Fprintf(&s, "\n%s\n", f.booksRest())
 	return s.String()
 }
