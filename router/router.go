@@ -131,16 +131,17 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 
 	engineCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	client := upstreamClient(opts.SubgraphConns, opts.RequestTimeout)
+	engineLog := engineLogger(opts.Logger)
 	factory := engine.NewFederationEngineConfigFactory(engineCtx, nil,
 		engine.WithFederationHttpClient(client),
 		engine.WithFederationStreamingClient(client),
+		engine.WithFederationSubscriptionClientFactory(upstreamSubscriptions{log: engineLog}),
 	)
 	cfg, err := factory.BuildEngineConfigurationWithRouterConfig(rc)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("router: build engine configuration: %w", err)
 	}
-	engineLog := engineLogger(opts.Logger)
 	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,
 		// Subgraph errors reach clients as the subgraph wrote them (message,

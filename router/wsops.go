@@ -11,6 +11,8 @@ import (
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+
+	"github.com/onlinemart/mart/internal/httpserver"
 )
 
 // wsOperations runs the operations of one websocket connection, each once:
@@ -76,8 +78,16 @@ func (o *wsOperations) run(ctx context.Context, id string, op *graphql.Request, 
 		w.SetFlushCallback(func(data []byte) { events.Emit(subscription.EventTypeOnSubscriptionData, id, data, nil) })
 	}
 	// The header templates read the upstream headers from here, for HTTP
-	// fetches and subgraph websocket upgrades alike.
-	err := o.rt.engine.Execute(ctx, op, &w, engine.WithAdditionalHttpHeaders(o.headers))
+	// fetches and subgraph websocket upgrades alike. Each operation is a
+	// span of its own in the connection's trace. That also keeps the
+	// engine from sharing one upstream subscription between identical
+	// operations of a connection (it keys them by the forwarded headers):
+	// a subgraph sends a subscription's first message (an order's current
+	// status) once, at its start, so a second subscriber joining later
+	// would never get it.
+	headers := o.headers.Clone()
+	headers.Set("Traceparent", httpserver.ChildTraceparent(headers.Get("Traceparent")))
+	err := o.rt.engine.Execute(ctx, op, &w, engine.WithAdditionalHttpHeaders(headers))
 	if ctx.Err() != nil {
 		return // stopped by the client or the connection's end: nothing more to send
 	}

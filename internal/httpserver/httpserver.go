@@ -183,6 +183,16 @@ func Middleware(component string, logger *slog.Logger, next http.Handler) http.H
 	})
 }
 
+// ChildTraceparent returns the trace context of a new span in tp's trace
+// (same trace id and flags, a fresh parent id), or a new trace when tp is
+// not a valid traceparent.
+func ChildTraceparent(tp string) string {
+	if !validTraceparent.MatchString(tp) {
+		return "00-" + randomHex(16) + "-" + randomHex(8) + "-01"
+	}
+	return tp[:36] + randomHex(8) + tp[52:]
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,17 @@ func TestRequestIDAndTraceparent(t *testing.T) {
 	s := <-got
 	if s.id == "" || strings.Contains(s.id, " ") || len(s.tp) != len(tp) || resp.Header.Get("X-Request-Id") != s.id {
 		t.Errorf("malformed ids not replaced: %+v", s)
+	}
+}
+
+func TestChildTraceparentStaysInTheTrace(t *testing.T) {
+	parent := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	valid := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
+	child := httpserver.ChildTraceparent(parent)
+	if child[:36] != parent[:36] || child[52:] != parent[52:] || child[36:52] == parent[36:52] || !valid.MatchString(child) {
+		t.Fatalf("child of %s: %s, want the same trace and flags with a new parent id", parent, child)
+	}
+	if fresh := httpserver.ChildTraceparent("garbage"); !valid.MatchString(fresh) {
+		t.Fatalf("child of an invalid traceparent: %q", fresh)
 	}
 }
