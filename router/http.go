@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
@@ -323,7 +324,10 @@ func (rt *Router) execute(w http.ResponseWriter, r *http.Request, op *operation)
 	var buf bytes.Buffer
 	out := graphql.NewEngineResultWriterFromBuffer(&buf)
 	err := rt.engine.Execute(ctx, &req, &out)
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	// By the clock: a fetch that hit the deadline can return before the
+	// context's own timer has fired, while ctx.Err() is still nil.
+	deadline, _ := ctx.Deadline()
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(deadline)
 	if err != nil {
 		if timedOut {
 			writeErrors(w, http.StatusGatewayTimeout, rt.timeoutError())
