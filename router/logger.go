@@ -70,6 +70,18 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 
 func (c *slogCore) Sync() error { return nil }
 
+// disconnects are what the engine reports when a client has gone away
+// while it was answering or pinging it.
+var disconnects = []string{
+	"context canceled", "use of closed network connection", "broken pipe",
+	"connection reset by peer", "transport client has a closed connection",
+}
+
 func isDisconnect(msg string) bool {
-	return strings.Contains(msg, "context canceled") || strings.Contains(msg, "use of closed network connection")
+	for _, d := range disconnects {
+		if strings.Contains(msg, d) {
+			return true
+		}
+	}
+	return false
 }
