@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
@@ -135,18 +134,24 @@ func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error 
 		return nil // the engine reports parse errors itself
 	}
 	if name, ok := cyclicFragment(&doc); ok {
-		return errors.New(cycleMessage(name))
+		return wsError(codeValidationFailed, cycleMessage(name))
 	}
 	if stats, ok := measureOperation(&doc, op.OperationName); ok {
 		if msg := h.opts.checkLimits(stats); msg != "" {
-			return errors.New(msg)
+			return wsError(codeQueryLimitExceeded, msg)
 		}
 	}
 	if msg := h.ints.check(&doc, op.OperationName, op.Variables); msg != "" {
-		// RequestErrors reach the client as they are, code included.
-		return graphqlerrors.RequestErrors{{Message: msg, Extensions: &graphqlerrors.Extensions{Code: codeValidationFailed}}}
+		return wsError(codeValidationFailed, msg)
 	}
 	return nil
+}
+
+// wsError is an error message for a websocket client with the same code
+// the HTTP path answers with: RequestErrors reach the client as they are,
+// extensions included.
+func wsError(code, msg string) error {
+	return graphqlerrors.RequestErrors{{Message: msg, Extensions: &graphqlerrors.Extensions{Code: code}}}
 }
 
 // cyclicFragment returns a fragment that spreads itself, directly or

@@ -186,7 +186,7 @@ func TestWebsocketQueryLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := readUntil(ctx, t, c, "error", "next")
-	if m.Type != "error" || !strings.Contains(string(m.Payload), "2 aliases") {
+	if m.Type != "error" || !strings.Contains(string(m.Payload), "2 aliases") || !strings.Contains(string(m.Payload), `"code":"QUERY_LIMIT_EXCEEDED"`) {
 		t.Fatalf("got %s %s", m.Type, m.Payload)
 	}
 }
