@@ -275,7 +275,12 @@ func upstreamClient(maxConns int, timeout time.Duration) *http.Client {
 			ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
 		}
 	}
-	return &http.Client{Transport: newDedupTransport(&upstreamTransport{http: transport(maxConns), ws: transport(0)}, timeout)}
+	ws := transport(0)
+	// An upgrade has no request deadline (the stream may last hours), so
+	// a subgraph that accepts the connection and never answers the
+	// upgrade would leave the subscription hanging without an error.
+	ws.ResponseHeaderTimeout = timeout
+	return &http.Client{Transport: newDedupTransport(&upstreamTransport{http: transport(maxConns), ws: ws}, timeout)}
 }
 
 // upstreamTransport pins subgraph websockets to graphql-transport-ws (the

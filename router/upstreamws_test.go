@@ -144,3 +144,32 @@ func TestIdenticalSubscriptionsEachStartFromTheBeginning(t *testing.T) {
 		t.Fatalf("first messages: subscription 1 %v, subscription 2 %v; want each to start at v1", names["1"], names["2"])
 	}
 }
+
+// A subgraph that accepts the connection but never answers the websocket
+// upgrade fails the subscription within the request timeout instead of
+// leaving the client waiting forever.
+func TestHungSubgraphUpgradeFailsTheSubscription(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			return
+		}
+		<-release
+	}))
+	t.Cleanup(func() { close(release); hung.Close() })
+	g := startGraph(t, func(o *Options) {
+		o.Subgraphs[0].RoutingURL = hung.URL + "/graphql"
+		o.RequestTimeout = 500 * time.Millisecond
+	})
+	c := dialRouter(ctx, t, g, "graphql-transport-ws", nil)
+	op, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p1") { id } }`})
+	if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: op}); err != nil {
+		t.Fatal(err)
+	}
+	m := readUntil(ctx, t, c, "error", "next", "complete")
+	if m.Type == "complete" || !strings.Contains(string(m.Payload), `"code":"SUBGRAPH_UNAVAILABLE"`) {
+		t.Fatalf("got %s %s, want SUBGRAPH_UNAVAILABLE", m.Type, m.Payload)
+	}
+}
