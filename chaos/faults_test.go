@@ -43,6 +43,7 @@ type injector struct {
 	slow     atomic.Bool // the broker delays requests while set
 	counts   map[string]*faultCount
 	killed   map[string]int // kill -9 by service
+	victims  []string       // services still to kill in this turn
 	failures []string
 }
 
@@ -116,8 +117,14 @@ func (in *injector) inject(ctx context.Context, kind string) string {
 	router := in.c.Group(clustertest.RouterGroup).Procs[0]
 	switch kind {
 	case killService:
-		names := config.ServiceNames()
-		p := in.c.Group(names[in.rng.IntN(len(names))]).Procs[0]
+		// Services in turn, in a random order each turn, so every one
+		// is killed as often as the others.
+		if len(in.victims) == 0 {
+			in.victims = config.ServiceNames()
+			in.rng.Shuffle(len(in.victims), func(i, j int) { in.victims[i], in.victims[j] = in.victims[j], in.victims[i] })
+		}
+		p := in.c.Group(in.victims[0]).Procs[0]
+		in.victims = in.victims[1:]
 		in.killed[p.Target]++
 		restart(p, p.Kill)
 		return " (" + p.Target + ")"
