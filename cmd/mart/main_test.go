@@ -144,6 +144,9 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	t.Setenv("MART_ADMIN_EMAIL", systemtest.AdminEmail)
 	t.Setenv("MART_ADMIN_PASSWORD", systemtest.AdminPassword)
 	t.Setenv("MART_PPROF_ADDR", "127.0.0.1:0")
+	// Inbox entries expire at once, and the pruner runs often.
+	t.Setenv("MART_INBOX_RETENTION", "1ms")
+	t.Setenv("MART_PRUNE_INTERVAL", "100ms")
 	for _, name := range config.ServiceNames() {
 		up := strings.ToUpper(name)
 		t.Setenv("MART_"+up+"_ADDR", "127.0.0.1:0")
@@ -200,6 +203,25 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	r := systemtest.Post(t, url, "application/json", []byte(`{"query":"{ products(first: 2) { edges { node { sku } } pageInfo { hasNextPage } } }"}`), &page)
 	if len(r.Errors) > 0 || len(page.Products.Edges) != 2 || !page.Products.PageInfo.HasNextPage {
 		t.Fatalf("list: %+v %+v", r.Errors, page)
+	}
+
+	// The order service learned the products from their events and then
+	// forgot having handled them: its pruner runs.
+	dsn, _ := postgres.WithDatabase(pgtest.ServerURL(), prefix+"_order")
+	orderDB, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orderDB.Close()
+	var known, remembered int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_ = orderDB.QueryRow(`SELECT (SELECT count(*) FROM catalog_products), (SELECT count(*) FROM inbox)`).Scan(&known, &remembered)
+		if known == 3 && remembered == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order service: %d products known, %d inbox entries left, want 3 and 0", known, remembered)
+		}
 	}
 
 	stop()

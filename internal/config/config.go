@@ -35,6 +35,8 @@ func Vars() []Var {
 	vars := []Var{
 		{"MART_TARGETS", "all", "components to run: all, or a comma list of router," + strings.Join(ServiceNames(), ",")},
 		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "Postgres server URL; each service derives its own database (mart_<service>) from it"},
+		{"MART_INBOX_RETENTION", "168h", "how long a service remembers the events it handled, to skip redeliveries; at least the topics' retention"},
+		{"MART_PRUNE_INTERVAL", "1h", "how often a service deletes rows whose retention ended (inbox entries, expired sessions)"},
 		{"MART_DB_MAX_CONNS", "20", "connections each service process may open to its database (plus one for its outbox relay)"},
 		{"KAFKA_BROKERS", "", "comma list of Kafka brokers; empty starts an in-process broker"},
 		{"KAFKA_TLS", "false", "connect to the brokers over TLS"},
@@ -145,7 +147,9 @@ type Notify struct {
 type Config struct {
 	Targets           []string
 	DatabaseURL       string
-	DBMaxConns        int      // per service process
+	DBMaxConns        int // per service process
+	InboxRetention    time.Duration
+	PruneInterval     time.Duration
 	KafkaBrokers      []string // empty: run the embedded broker
 	KafkaSecurity     kafka.Security
 	KafkaEmbeddedAddr string
@@ -206,9 +210,11 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 
 	c := &Config{
-		DatabaseURL:  get("DATABASE_URL"),
-		DBMaxConns:   getInt("MART_DB_MAX_CONNS"),
-		KafkaBrokers: splitList(get("KAFKA_BROKERS")),
+		DatabaseURL:    get("DATABASE_URL"),
+		DBMaxConns:     getInt("MART_DB_MAX_CONNS"),
+		InboxRetention: getDuration("MART_INBOX_RETENTION"),
+		PruneInterval:  getDuration("MART_PRUNE_INTERVAL"),
+		KafkaBrokers:   splitList(get("KAFKA_BROKERS")),
 		KafkaSecurity: kafka.Security{
 			TLS: getBool("KAFKA_TLS"), CAFile: get("KAFKA_TLS_CA_FILE"),
 			SASLMechanism: get("KAFKA_SASL_MECHANISM"), SASLUsername: get("KAFKA_SASL_USERNAME"), SASLPassword: get("KAFKA_SASL_PASSWORD"),

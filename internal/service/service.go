@@ -25,6 +25,7 @@ import (
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/prune"
 )
 
 // Partitions is the partition count of the topics a service creates.
@@ -58,6 +59,9 @@ type Parts struct {
 	// Verifier checks access tokens; nil means fetching the keys from the
 	// user service. The user service sets its own: it holds the keys.
 	Verifier *auth.Verifier
+	// Prune are the service's own retention rules, applied with the
+	// platform's (the inbox) by one pruner.
+	Prune []prune.Rule
 }
 
 // Worker is a long-running part of a service, such as an event consumer.
@@ -144,8 +148,14 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(parts.Workers)+2)
-	for _, w := range append(parts.Workers, relay) {
+	errc := make(chan error, len(parts.Workers)+3)
+	pruner := &prune.Pruner{DB: db, Interval: o.Config.PruneInterval, Logger: log, Rules: append([]prune.Rule{
+		// An event redelivered after this long is not recognised as a
+		// duplicate: keep entries at least as long as the topics keep
+		// events (the handlers are idempotent besides).
+		{Table: "inbox", Where: "handled_at < ?0", Keep: o.Config.InboxRetention},
+	}, parts.Prune...)}
+	for _, w := range append(parts.Workers, relay, pruner) {
 		wg.Go(func() {
 			if err := w.Run(workCtx); err != nil && !errors.Is(err, context.Canceled) {
 				errc <- err

@@ -42,6 +42,7 @@ var Spec = service.Spec{
 			Routes: map[string]http.Handler{"GET /.well-known/jwks.json": jwks(keys)},
 			// It holds the keys, so it verifies with them rather than over HTTP.
 			Verifier: auth.NewKeyVerifier(keys, cfg.Issuer, cfg.Audience),
+			Prune:    core.PruneRules(),
 		}, nil
 	},
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/prune"
 )
 
 // Lockout policy: after MaxFailures consecutive failed sign-ins an email is
@@ -50,4 +52,16 @@ func recordFailure(ctx context.Context, db bun.IDB, email string, now time.Time)
 func resetFailures(ctx context.Context, db bun.IDB, email string) error {
 	_, err := db.NewRaw(`DELETE FROM login_attempts WHERE email = ?`, email).Exec(ctx)
 	return err
+}
+
+// PruneRules are the user service's rows that outlive their use: refresh
+// tokens a day after they expired (a token that old is refused whatever
+// its state, so its row decides nothing), and failure counts not touched
+// for a day, unless a lock still runs: failed sign-ins for every address
+// an attacker tries must not pile up forever.
+func PruneRules() []prune.Rule {
+	return []prune.Rule{
+		{Table: "refresh_tokens", Where: "expires_at < ?0", Keep: 24 * time.Hour},
+		{Table: "login_attempts", Where: "updated_at < ?0 AND (locked_until IS NULL OR locked_until < ?0)", Keep: 24 * time.Hour},
+	}
 }
