@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
@@ -18,9 +20,10 @@ var (
 )
 
 // authenticate verifies the bearer token among the Authorization values, if
-// any: no token passes (subgraphs decide per field), a bad one is refused.
-// Empty values count as none, as clients often send one when signed out.
-func (rt *Router) authenticate(ctx context.Context, values []string) error {
+// any, and returns whom it names: no token passes (subgraphs decide per
+// field; the principal is zero), a bad one is refused. Empty values count
+// as none, as clients often send one when signed out.
+func (rt *Router) authenticate(ctx context.Context, values []string) (auth.Principal, error) {
 	var present []string
 	for _, v := range values {
 		if v != "" {
@@ -28,21 +31,22 @@ func (rt *Router) authenticate(ctx context.Context, values []string) error {
 		}
 	}
 	if len(present) == 0 || rt.opts.Verifier == nil {
-		return nil
+		return auth.Principal{}, nil
 	}
 	// Subgraphs would receive several values joined by commas.
 	if len(present) > 1 {
-		return errManyAuthorization
+		return auth.Principal{}, errManyAuthorization
 	}
 	token, ok := auth.BearerToken(present[0])
 	if !ok {
-		return errNotBearer
+		return auth.Principal{}, errNotBearer
 	}
-	if _, err := rt.opts.Verifier.Verify(ctx, token); err != nil {
+	p, err := rt.opts.Verifier.Verify(ctx, token)
+	if err != nil {
 		rt.log.DebugContext(ctx, "token refused", "error", err)
-		return auth.ErrInvalidToken
+		return auth.Principal{}, auth.ErrInvalidToken
 	}
-	return nil
+	return p, nil
 }
 
 // Websocket close codes of graphql-transport-ws, used for graphql-ws too
@@ -69,6 +73,51 @@ type tokenGate struct {
 	// operations may be reading upstream, so the token no longer changes;
 	// a repeated connection_init is the engine's to answer.
 	initialised bool
+
+	// writes serialises writes to the client: the engine's and the close
+	// when the token expires, which comes from a timer.
+	writes sync.Mutex
+	expiry *time.Timer
+}
+
+// WriteBytesToClient writes one message, never in the middle of another.
+func (g *tokenGate) WriteBytesToClient(data []byte) error {
+	g.writes.Lock()
+	defer g.writes.Unlock()
+	return g.TransportClient.WriteBytesToClient(data)
+}
+
+// DisconnectWithReason closes the connection, never in the middle of a
+// message.
+func (g *tokenGate) DisconnectWithReason(reason any) error {
+	g.writes.Lock()
+	defer g.writes.Unlock()
+	return g.TransportClient.DisconnectWithReason(reason)
+}
+
+// expireAt closes the connection with 4403 when the token it was opened
+// with stops being accepted: a subscription must not outlive the access
+// it was granted with (a signed-out or demoted user's stream ends with
+// their token). Clients reconnect with a fresh token. A principal without
+// an expiry (no token) leaves the connection open.
+func (g *tokenGate) expireAt(p auth.Principal) {
+	if g.expiry != nil {
+		g.expiry.Stop()
+	}
+	if p.ExpiresAt.IsZero() {
+		return
+	}
+	g.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() {
+		g.rt.log.DebugContext(g.ctx, "websocket token expired", "user", p.UserID)
+		_ = g.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
+	})
+}
+
+// stop ends the expiry timer with the connection.
+func (g *tokenGate) stop() {
+	if g.expiry != nil {
+		g.expiry.Stop()
+	}
 }
 
 func (g *tokenGate) ReadBytesFromClient() ([]byte, error) {
@@ -87,11 +136,13 @@ func (g *tokenGate) ReadBytesFromClient() ([]byte, error) {
 	case "connection_init":
 		g.initialised = true
 		token := websocket.InitPayload(msg.Payload).Authorization()
-		if err := g.rt.authenticate(g.ctx, []string{token}); err != nil {
+		p, err := g.rt.authenticate(g.ctx, []string{token})
+		if err != nil {
 			return nil, g.refuse(closeForbidden, "Forbidden", err)
 		}
 		if token != "" {
 			g.upstream.Set("Authorization", token)
+			g.expireAt(p) // it replaces the upgrade's token, if any
 		}
 	case "start":
 		// Unlike graphql-transport-ws (where the engine closes with 4401),
@@ -111,8 +162,8 @@ func (g *tokenGate) refuse(code uint16, reason string, err error) error {
 	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "error", err)
 	if g.protocol == websocket.ProtocolGraphQLWS {
 		msg := mustMarshal(map[string]any{"type": "connection_error", "payload": map[string]any{"message": err.Error()}})
-		_ = g.TransportClient.WriteBytesToClient(msg)
+		_ = g.WriteBytesToClient(msg)
 	}
-	_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(code, reason))
+	_ = g.DisconnectWithReason(websocket.NewCloseReason(code, reason))
 	return subscription.ErrTransportClientClosedConnection
 }

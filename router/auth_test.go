@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -404,5 +405,48 @@ func TestJWKSProxy(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, g.server.URL+"/.well-known/jwks.json", nil)
 	if r := do(t, req); r.status != http.StatusBadGateway || r.code(0) != codeBadGateway {
 		t.Fatalf("user service down: %d %s", r.status, r.body)
+	}
+}
+
+// A websocket lives no longer than the token it was opened with: when the
+// token expires (exp plus the leeway) the router closes the connection
+// with 4403, ending its subscriptions, whether the token came in
+// connection_init or on the upgrade.
+func TestWebsocketClosesWhenItsTokenExpires(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	ks := newKeyService(t, key)
+	for _, onUpgrade := range []bool{false, true} {
+		t.Run(fmt.Sprintf("token on the upgrade %v", onUpgrade), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			g := startAuthGraph(t, ks)
+			authz := "Bearer " + issue(t, key, testIssuer, testAudience, time.Second)
+			header, init := http.Header{}, map[string]any{"Authorization": authz}
+			if onUpgrade {
+				header.Set("Authorization", authz)
+				init = nil
+			}
+			c := dialRouterWith(ctx, t, g, "graphql-transport-ws", header)
+			writeInit(ctx, t, c, init)
+			readUntil(ctx, t, c, "connection_ack")
+			sub, _ := json.Marshal(map[string]any{"query": `subscription { productChanged(id: "p3") { id name } }`})
+			if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: "subscribe", Payload: sub}); err != nil {
+				t.Fatal(err)
+			}
+			opened := time.Now()
+			var err error
+			for err == nil { // events flow until the close
+				var m wsMessage
+				err = wsjson.Read(ctx, c, &m)
+			}
+			if got := websocket.CloseStatus(err); got != closeForbidden {
+				t.Fatalf("connection ended with %v (status %d) after %v, want %d", err, got, time.Since(opened), closeForbidden)
+			}
+			if d := time.Since(opened); d > auth.Leeway+3*time.Second {
+				t.Errorf("closed %v after subscribing; the token (1 s + %v leeway) had expired long before", d, auth.Leeway)
+			}
+		})
 	}
 }

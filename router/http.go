@@ -111,13 +111,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Before anything is parsed or planned, so a bad token reaches no
 	// subgraph. This covers the websocket upgrade's header too.
-	if err := rt.authenticate(r.Context(), r.Header.Values("Authorization")); err != nil {
+	principal, err := rt.authenticate(r.Context(), r.Header.Values("Authorization"))
+	if err != nil {
 		auth.Unauthorized(rw, err.Error())
 		return
 	}
 	if isWebsocketUpgrade(r) {
 		rw.wroteHeader = true // hijacked: nothing more may be written the HTTP way
-		rt.serveWebsocket(w, r)
+		rt.serveWebsocket(w, r, principal)
 		return
 	}
 

@@ -14,13 +14,17 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
+
+	"github.com/onlinemart/mart/internal/auth"
 )
 
 func isWebsocketUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
+// serveWebsocket runs one websocket connection; principal is whom the
+// upgrade's Authorization header named (zero without one).
+func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request, principal auth.Principal) {
 	up := ws.HTTPUpgrader{Protocol: func(p string) bool {
 		return p == string(websocket.ProtocolGraphQLTransportWS) || p == string(websocket.ProtocolGraphQLWS)
 	}}
@@ -67,6 +71,8 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		protocol:        protocol,
 		upstream:        upstream.Header,
 	}
+	gate.expireAt(principal)
+	defer gate.stop()
 	done := make(chan bool)
 	errc := make(chan error, 1)
 	// Handle blocks until the client goes away or Close closes conn. It

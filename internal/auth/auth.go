@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/onlinemart/mart/internal/gqlerr"
 )
@@ -28,6 +29,9 @@ type Principal struct {
 	UserID    string
 	Role      Role
 	SessionID string // the refresh-token family the access token came from
+	// ExpiresAt is when the access token stops being accepted (its exp
+	// plus Leeway); zero for a principal that did not come from a token.
+	ExpiresAt time.Time
 }
 
 type principalKey struct{}

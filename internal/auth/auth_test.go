@@ -54,7 +54,13 @@ func TestValidTokenYieldsItsPrincipal(t *testing.T) {
 	k := mustKey(t)
 	keys := []auth.Key{k}
 	srv, _ := jwksServer(t, &keys)
+	before := time.Now()
 	p, err := auth.NewVerifier(srv.URL, iss, aud).Verify(context.Background(), issue(t, k, iss, aud, time.Minute))
+	// The token is accepted until its exp (whole seconds) plus the leeway.
+	if exp := p.ExpiresAt.Add(-auth.Leeway); exp.Before(before.Add(time.Minute-time.Second)) || exp.After(time.Now().Add(time.Minute)) {
+		t.Errorf("expires at %v, want about a minute from now plus %v", p.ExpiresAt, auth.Leeway)
+	}
+	p.ExpiresAt = time.Time{}
 	if err != nil || p != (auth.Principal{UserID: "u1", Role: auth.Customer, SessionID: "s1"}) {
 		t.Fatalf("got %+v, %v", p, err)
 	}

@@ -127,7 +127,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: time.Now()}, Leeway); err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	return Principal{UserID: c.Subject, Role: c.Role, SessionID: c.SID}, nil
+	return Principal{UserID: c.Subject, Role: c.Role, SessionID: c.SID, ExpiresAt: c.Expiry.Time().Add(Leeway)}, nil
 }
 
 // key returns the public key kid, refetching the set when kid is unknown.
