@@ -133,6 +133,12 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("smtp: mail from: %w", err)
 	}
 	if err := c.Rcpt(to.Address); err != nil {
+		// 5xx to RCPT: the server will not take mail for this address
+		// (no such mailbox, relaying denied); 4xx may pass later.
+		var reply *textproto.Error
+		if errors.As(err, &reply) && reply.Code >= 500 {
+			return Permanent(fmt.Errorf("smtp: rcpt to: %w", err))
+		}
 		return fmt.Errorf("smtp: rcpt to: %w", err)
 	}
 	w, err := c.Data()

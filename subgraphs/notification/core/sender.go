@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -18,9 +19,26 @@ type Message struct {
 }
 
 // Sender delivers messages over one channel. An error means not delivered
-// (as far as the sender knows) and the message is tried again later.
+// (as far as the sender knows) and the message is tried again later,
+// unless it is Permanent.
 type Sender interface {
 	Send(ctx context.Context, m Message) error
+}
+
+// permanentError is a refusal that no retry can change: this recipient
+// does not exist or the provider rejects this message.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that retrying would only repeat.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
 }
 
 // NewSenders returns the senders cfg describes: SMTP and an HTTP SMS

@@ -176,3 +176,56 @@ func TestSMSProviderErrorIsRetried(t *testing.T) {
 		t.Errorf("%d texts, want 1", len(e.sms.Texts()))
 	}
 }
+
+// A refusal that retrying cannot change is permanent: a mail server that
+// will not take mail for the address (5xx to RCPT TO), an SMS provider
+// that refuses the message (400, 404, 422). Temporary ones are not.
+func TestRefusalsThatRetriesCannotChangeArePermanent(t *testing.T) {
+	ctx := context.Background()
+	srv := notifytest.StartSMTP(t, notifytest.SMTPOptions{Refuse: map[string]int{"gone@example.com": 550, "busy@example.com": 450}})
+	smtpSender, err := core.NewSMTPSender(core.SMTPOptions{Addr: srv.Addr, From: from, StartTLS: core.StartTLSNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for to, permanent := range map[string]bool{"gone@example.com": true, "busy@example.com": false} {
+		m := message()
+		m.To = to
+		err := smtpSender.Send(ctx, m)
+		if err == nil || core.IsPermanent(err) != permanent {
+			t.Errorf("mail to %s: %v, permanent %v, want permanent %v", to, err, core.IsPermanent(err), permanent)
+		}
+	}
+
+	sms := notifytest.StartSMS(t)
+	smsSender, err := core.NewHTTPSMSSender(core.HTTPSMSOptions{URL: sms.URL, Format: core.SMSFormatJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, permanent := range map[int]bool{400: true, 404: true, 422: true, 401: false, 429: false, 503: false} {
+		sms.FailNextWith(1, status)
+		err := smsSender.Send(ctx, core.Message{ID: newID(), To: "+15550111", Text: "Hi"})
+		if err == nil || core.IsPermanent(err) != permanent {
+			t.Errorf("SMS answered %d: %v, permanent %v, want permanent %v", status, err, core.IsPermanent(err), permanent)
+		}
+	}
+}
+
+// A permanent refusal fails the notification at once; it is not retried.
+func TestPermanentRefusalIsNotRetried(t *testing.T) {
+	e := newEnvWith(t, "", fast(t))
+	u := e.register("Sam", "+1 555 0111")
+	if _, err := e.notes.UpdatePreferences(context.Background(), u.ID,
+		core.PreferencesInput{OrderUpdates: &core.ChannelPreferencesInput{SMS: ptr(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	order := newID()
+	e.deliver(placed(order, u.ID, line{"Mug", 1, 500}))
+	e.sms.FailNextWith(1, 400)
+	e.deliver(shipped(order, u.ID))
+	e.work()
+	ns := e.notifications(u.ID)
+	smsRow := ns[len(ns)-1]
+	if smsRow.Channel != core.SMS || smsRow.Status != core.Failed || smsRow.Attempts != 1 || smsRow.LastError == nil || !strings.Contains(*smsRow.LastError, "400") {
+		t.Fatalf("after a 400: %+v, want FAILED after 1 attempt", smsRow)
+	}
+}

@@ -79,7 +79,15 @@ func (s *HTTPSMSSender) Send(ctx context.Context, m Message) error {
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("sms: provider answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+		err := fmt.Errorf("sms: provider answered %s: %s", resp.Status, strings.TrimSpace(string(snippet)))
+		// 400, 404, 422: the provider refuses this message (a number it
+		// cannot reach, say). Auth errors, throttling and 5xx may pass
+		// later, once the provider or our configuration is fixed.
+		switch resp.StatusCode {
+		case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity:
+			return Permanent(err)
+		}
+		return err
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (n *Notifications) deliver(ctx context.Context, note *Notification) error {
 	case sendErr == nil:
 		q.Set("status = ?, sent_at = ?, next_attempt_at = NULL", Sent, at)
 		sentTotal.WithLabelValues(ch).Inc()
-	case note.Attempts >= n.opts.MaxAttempts:
+	case note.Attempts >= n.opts.MaxAttempts || IsPermanent(sendErr):
 		q.Set("status = ?, next_attempt_at = NULL, last_error = ?", Failed, truncate(sendErr.Error()))
 		failedTotal.WithLabelValues(ch).Inc()
 		log.Error("notification failed for good", "err", sendErr)

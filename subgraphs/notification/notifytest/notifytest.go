@@ -46,6 +46,9 @@ type SMTPOptions struct {
 	Addr  string            // where to listen; default a free port
 	TLS   *tls.Config       // when set, the server offers STARTTLS
 	Users map[string]string // when set, the server offers PLAIN auth for these users
+	// Refuse answers RCPT TO for these addresses with the given reply
+	// code (550: no such mailbox; 450: try later).
+	Refuse map[string]int
 }
 
 // SMTPServer is a running SMTP server.
@@ -70,7 +73,7 @@ func StartSMTP(t testing.TB, o SMTPOptions) *SMTPServer {
 	s := &SMTPServer{Addr: l.Addr().String()}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
-		return &session{server: s, users: o.Users, tls: isTLS}, nil
+		return &session{server: s, users: o.Users, refuse: o.Refuse, tls: isTLS}, nil
 	}))
 	s.srv.Domain = "localhost"
 	s.srv.TLSConfig = o.TLS
@@ -96,6 +99,7 @@ func (s *SMTPServer) Auths() int { return int(s.auths.Load()) }
 type session struct {
 	server *SMTPServer
 	users  map[string]string
+	refuse map[string]int
 	tls    bool
 	user   string
 	mail   Mail
@@ -128,6 +132,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if code := s.refuse[to]; code != 0 {
+		return &smtp.SMTPError{Code: code, Message: "recipient refused"}
+	}
 	s.mail.To = append(s.mail.To, to)
 	return nil
 }
@@ -251,10 +258,11 @@ type Text struct {
 
 // SMSServer is a running SMS provider endpoint.
 type SMSServer struct {
-	URL   string
-	mu    sync.Mutex
-	texts []Text
-	fails atomic.Int32
+	URL        string
+	mu         sync.Mutex
+	texts      []Text
+	fails      atomic.Int32
+	failStatus atomic.Int32
 }
 
 // StartSMS starts an SMS provider accepting JSON or form posts with the
@@ -265,7 +273,7 @@ func StartSMS(t testing.TB) *SMSServer {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.fails.Load() > 0 {
 			s.fails.Add(-1)
-			http.Error(w, "try again later", http.StatusServiceUnavailable)
+			http.Error(w, "refused", int(s.failStatus.Load()))
 			return
 		}
 		txt := Text{Authorization: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type")}
@@ -306,4 +314,10 @@ func (s *SMSServer) Texts() []Text {
 }
 
 // FailNext makes the next n requests fail with 503.
-func (s *SMSServer) FailNext(n int) { s.fails.Store(int32(n)) }
+func (s *SMSServer) FailNext(n int) { s.FailNextWith(n, http.StatusServiceUnavailable) }
+
+// FailNextWith makes the next n requests fail with status.
+func (s *SMSServer) FailNextWith(n, status int) {
+	s.failStatus.Store(int32(status))
+	s.fails.Store(int32(n))
+}
