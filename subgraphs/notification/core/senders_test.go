@@ -148,13 +148,7 @@ func TestSMSProviderErrorIsRetried(t *testing.T) {
 	opts := fast(t)
 	opts.InitialBackoff, opts.MaxBackoff = time.Hour, time.Hour // the test says when
 	e := newEnvWith(t, "", opts)
-	u := e.register("Sam", "+1 555 0111")
-	if _, err := e.notes.UpdatePreferences(context.Background(), u.ID,
-		core.PreferencesInput{OrderUpdates: &core.ChannelPreferencesInput{SMS: ptr(true)}}); err != nil {
-		t.Fatal(err)
-	}
-	order := newID()
-	e.deliver(placed(order, u.ID, line{"Mug", 1, 500}))
+	u, order := smsCustomerWithOrder(t, e)
 	e.sms.FailNext(1)
 	e.deliver(shipped(order, u.ID))
 	e.work()
@@ -213,13 +207,7 @@ func TestRefusalsThatRetriesCannotChangeArePermanent(t *testing.T) {
 // A permanent refusal fails the notification at once; it is not retried.
 func TestPermanentRefusalIsNotRetried(t *testing.T) {
 	e := newEnvWith(t, "", fast(t))
-	u := e.register("Sam", "+1 555 0111")
-	if _, err := e.notes.UpdatePreferences(context.Background(), u.ID,
-		core.PreferencesInput{OrderUpdates: &core.ChannelPreferencesInput{SMS: ptr(true)}}); err != nil {
-		t.Fatal(err)
-	}
-	order := newID()
-	e.deliver(placed(order, u.ID, line{"Mug", 1, 500}))
+	u, order := smsCustomerWithOrder(t, e)
 	e.sms.FailNextWith(1, 400)
 	e.deliver(shipped(order, u.ID))
 	e.work()
@@ -228,4 +216,18 @@ func TestPermanentRefusalIsNotRetried(t *testing.T) {
 	if smsRow.Channel != core.SMS || smsRow.Status != core.Failed || smsRow.Attempts != 1 || smsRow.LastError == nil || !strings.Contains(*smsRow.LastError, "400") {
 		t.Fatalf("after a 400: %+v, want FAILED after 1 attempt", smsRow)
 	}
+}
+
+// smsCustomerWithOrder registers a customer who wants order updates by
+// SMS too, and places an order for them.
+func smsCustomerWithOrder(t *testing.T, e *env) (u user, order string) {
+	t.Helper()
+	u = e.register("Sam", "+1 555 0111")
+	if _, err := e.notes.UpdatePreferences(context.Background(), u.ID,
+		core.PreferencesInput{OrderUpdates: &core.ChannelPreferencesInput{SMS: ptr(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	order = newID()
+	e.deliver(placed(order, u.ID, line{"Mug", 1, 500}))
+	return u, order
 }
