@@ -81,7 +81,7 @@ contracts-test: tools ## only the tests of the contract checks (fixtures in tool
 # while processes, Postgres and the broker are killed and restarted and
 # events arrive late and twice; then the books. `make test` runs a short
 # round of the same test.
-chaos: ## fault injection under load, then the books (~10 min)
+chaos: ## fault injection under load, then the books (~7 min)
 	MART_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run Chaos ./chaos
 
 scale-test: ## replicas under load: kills, relay failovers, the books (~4 min; installs haproxy)
