@@ -296,11 +296,7 @@ func (d *driver) cancel(ctx context.Context, url, token, id string) {
 func (d *driver) accepted() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ids := make([]string, 0, len(d.orders))
-	for id := range d.orders {
-		ids = append(ids, id)
-	}
-	return ids
+	return slices.Collect(maps.Keys(d.orders))
 }
 
 // elide matches what differs between otherwise equal errors.

@@ -246,6 +246,20 @@ func decode[T any](t *testing.T, o object) T {
 
 var docSep = regexp.MustCompile(`(?m)^---\s*$`)
 
+// eachChart runs check, as a subtest, on the manifests rendered with each
+// values file checked.
+func eachChart(t *testing.T, check func(t *testing.T, c chartCase, m manifests)) {
+	for _, c := range chartCases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := render(t, c.release, c.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, c, parseManifests(t, out))
+		})
+	}
+}
+
 func parseManifests(t *testing.T, out string) manifests {
 	t.Helper()
 	var m manifests
@@ -373,33 +387,26 @@ func TestHelmLint(t *testing.T) {
 
 func TestHelmChartRendersEveryTarget(t *testing.T) {
 	known := knownVars()
-	for _, c := range chartCases {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := render(t, c.release, c.values)
-			if err != nil {
-				t.Fatal(err)
+	eachChart(t, func(t *testing.T, c chartCase, m manifests) {
+		if s := m.all("Secret"); len(s) > 0 {
+			t.Errorf("the chart renders %d Secret(s); secrets must come from the operator", len(s))
+		}
+		for _, tg := range targets() {
+			name := c.fullname + "-" + tg.Name
+			o, ok := m.find("Deployment", name)
+			if !ok {
+				t.Errorf("no Deployment %s for target %s", name, tg.Name)
+				continue
 			}
-			m := parseManifests(t, out)
-			if s := m.all("Secret"); len(s) > 0 {
-				t.Errorf("the chart renders %d Secret(s); secrets must come from the operator", len(s))
-			}
-			for _, tg := range targets() {
-				name := c.fullname + "-" + tg.Name
-				o, ok := m.find("Deployment", name)
-				if !ok {
-					t.Errorf("no Deployment %s for target %s", name, tg.Name)
-					continue
-				}
-				d := decode[deployment](t, o)
-				checkDeployment(t, c, tg.Name, tg.Port, d, known)
-				checkService(t, m, name, tg.Port, d)
-				checkScaling(t, c, m, name, d)
-			}
-			if n := len(m.all("Deployment")); n != len(targets()) {
-				t.Errorf("%d Deployments, want one per target (%d)", n, len(targets()))
-			}
-		})
-	}
+			d := decode[deployment](t, o)
+			checkDeployment(t, c, tg.Name, tg.Port, d, known)
+			checkService(t, m, name, tg.Port, d)
+			checkScaling(t, c, m, name, d)
+		}
+		if n := len(m.all("Deployment")); n != len(targets()) {
+			t.Errorf("%d Deployments, want one per target (%d)", n, len(targets()))
+		}
+	})
 }
 
 func envOf(ctr container) map[string]envVar {
@@ -669,59 +676,52 @@ func checkScaling(t *testing.T, c chartCase, m manifests, name string, d deploym
 }
 
 func TestHelmMigrationJob(t *testing.T) {
-	for _, c := range chartCases {
-		t.Run(c.name, func(t *testing.T) {
-			out, err := render(t, c.release, c.values)
-			if err != nil {
-				t.Fatal(err)
+	eachChart(t, func(t *testing.T, c chartCase, m manifests) {
+		jobs := m.all("Job")
+		if len(jobs) != 1 {
+			t.Fatalf("%d Jobs, want the migration Job", len(jobs))
+		}
+		j := decode[job](t, jobs[0])
+		hooks := strings.Split(j.Metadata.Annotations["helm.sh/hook"], ",")
+		if !slices.Contains(hooks, "pre-install") || !slices.Contains(hooks, "pre-upgrade") {
+			t.Errorf("migration Job hooks %q, want pre-install and pre-upgrade", hooks)
+		}
+		if j.Metadata.Annotations["helm.sh/hook-delete-policy"] == "" || j.Metadata.Annotations["helm.sh/hook-weight"] == "" {
+			t.Errorf("migration Job lacks a hook weight or delete policy: %v", j.Metadata.Annotations)
+		}
+		pod := j.Spec.Template.Spec
+		if pod.RestartPolicy != "Never" && pod.RestartPolicy != "OnFailure" {
+			t.Errorf("migration Job restartPolicy %q", pod.RestartPolicy)
+		}
+		var migrated []string
+		for _, ctr := range pod.Containers {
+			if len(ctr.Args) != 2 || ctr.Args[0] != "migrate" {
+				t.Errorf("migration container %s runs %q, want migrate <service>", ctr.Name, ctr.Args)
+				continue
 			}
-			m := parseManifests(t, out)
-			jobs := m.all("Job")
-			if len(jobs) != 1 {
-				t.Fatalf("%d Jobs, want the migration Job", len(jobs))
+			svc := ctr.Args[1]
+			migrated = append(migrated, svc)
+			env := envOf(ctr)
+			if literal(env["MART_"+strings.ToUpper(svc)+"_DATABASE"]) == "" {
+				t.Errorf("migrate %s: MART_%s_DATABASE not set", svc, strings.ToUpper(svc))
 			}
-			j := decode[job](t, jobs[0])
-			hooks := strings.Split(j.Metadata.Annotations["helm.sh/hook"], ",")
-			if !slices.Contains(hooks, "pre-install") || !slices.Contains(hooks, "pre-upgrade") {
-				t.Errorf("migration Job hooks %q, want pre-install and pre-upgrade", hooks)
+			if got := secretOf(env["DATABASE_URL"]); got != c.dbSecrets[svc] {
+				t.Errorf("migrate %s: DATABASE_URL from Secret %q, want %q", svc, got, c.dbSecrets[svc])
 			}
-			if j.Metadata.Annotations["helm.sh/hook-delete-policy"] == "" || j.Metadata.Annotations["helm.sh/hook-weight"] == "" {
-				t.Errorf("migration Job lacks a hook weight or delete policy: %v", j.Metadata.Annotations)
-			}
-			pod := j.Spec.Template.Spec
-			if pod.RestartPolicy != "Never" && pod.RestartPolicy != "OnFailure" {
-				t.Errorf("migration Job restartPolicy %q", pod.RestartPolicy)
-			}
-			var migrated []string
-			for _, ctr := range pod.Containers {
-				if len(ctr.Args) != 2 || ctr.Args[0] != "migrate" {
-					t.Errorf("migration container %s runs %q, want migrate <service>", ctr.Name, ctr.Args)
-					continue
-				}
-				svc := ctr.Args[1]
-				migrated = append(migrated, svc)
-				env := envOf(ctr)
-				if literal(env["MART_"+strings.ToUpper(svc)+"_DATABASE"]) == "" {
-					t.Errorf("migrate %s: MART_%s_DATABASE not set", svc, strings.ToUpper(svc))
-				}
-				if got := secretOf(env["DATABASE_URL"]); got != c.dbSecrets[svc] {
-					t.Errorf("migrate %s: DATABASE_URL from Secret %q, want %q", svc, got, c.dbSecrets[svc])
-				}
-				for _, e := range ctr.Env {
-					if _, ok := knownVars()[e.Name]; !ok {
-						t.Errorf("migrate %s: env %s is not a variable of `mart --help`", svc, e.Name)
-					}
-				}
-				checkSecrets(t, "migrate "+svc, ctr, pod)
-				if ctr.Resources.Limits["memory"] == nil || ctr.SecurityContext == nil || ctr.SecurityContext.ReadOnlyRootFilesystem == nil || !*ctr.SecurityContext.ReadOnlyRootFilesystem {
-					t.Errorf("migrate %s: want limits and a read-only root filesystem", svc)
+			for _, e := range ctr.Env {
+				if _, ok := knownVars()[e.Name]; !ok {
+					t.Errorf("migrate %s: env %s is not a variable of `mart --help`", svc, e.Name)
 				}
 			}
-			if !slices.Equal(migrated, config.ServiceNames()) {
-				t.Errorf("migration Job migrates %q, want %q", migrated, config.ServiceNames())
+			checkSecrets(t, "migrate "+svc, ctr, pod)
+			if ctr.Resources.Limits["memory"] == nil || ctr.SecurityContext == nil || ctr.SecurityContext.ReadOnlyRootFilesystem == nil || !*ctr.SecurityContext.ReadOnlyRootFilesystem {
+				t.Errorf("migrate %s: want limits and a read-only root filesystem", svc)
 			}
-		})
-	}
+		}
+		if !slices.Equal(migrated, config.ServiceNames()) {
+			t.Errorf("migration Job migrates %q, want %q", migrated, config.ServiceNames())
+		}
+	})
 }
 
 // TestHelmKongConfig: the ConfigMap Kong's chart loads is kong/kong.yml with

@@ -491,12 +491,8 @@ func hostileWebsockets(t *testing.T, sys *systemtest.System, product string) {
 			t.Fatalf("dial: %v", err)
 		}
 		defer conn.CloseNow()
-		if err := wsjson.Write(ctx, conn, wsFrame{Type: "connection_init"}); err != nil {
+		if err := initWS(ctx, conn); err != nil {
 			t.Fatal(err)
-		}
-		var ack wsFrame
-		if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
-			t.Fatalf("ack: %+v %v", ack, err)
 		}
 		for i := range 1_000 {
 			if err := wsjson.Write(ctx, conn, wsFrame{ID: fmt.Sprint(i), Type: "subscribe", Payload: sub}); err != nil {
@@ -562,11 +558,7 @@ func hostileWebsockets(t *testing.T, sys *systemtest.System, product string) {
 					return
 				}
 				defer conn.CloseNow()
-				if wsjson.Write(ctx, conn, wsFrame{Type: "connection_init"}) != nil {
-					return
-				}
-				var ack wsFrame
-				if wsjson.Read(ctx, conn, &ack) == nil && ack.Type == "connection_ack" {
+				if initWS(ctx, conn) == nil {
 					mu.Lock()
 					acked++
 					mu.Unlock()
@@ -671,4 +663,20 @@ func loginAbuse(t *testing.T, sys *systemtest.System) {
 			t.Fatal("access token refused before it expired")
 		}
 	})
+}
+
+// initWS opens the graphql-transport-ws session: connection_init, then
+// the server's connection_ack.
+func initWS(ctx context.Context, conn *websocket.Conn) error {
+	if err := wsjson.Write(ctx, conn, wsFrame{Type: "connection_init"}); err != nil {
+		return err
+	}
+	var ack wsFrame
+	if err := wsjson.Read(ctx, conn, &ack); err != nil {
+		return err
+	}
+	if ack.Type != "connection_ack" {
+		return fmt.Errorf("got %s, want connection_ack", ack.Type)
+	}
+	return nil
 }

@@ -233,16 +233,7 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		return nil, &requestError{status: http.StatusBadRequest, errs: reportErrors(report, codeParseFailed)}
 	}
 	op.doc = &doc
-	if name, ok := cyclicFragment(op.doc); ok {
-		return nil, fail(http.StatusBadRequest, codeValidationFailed, "%s", cycleMessage(name))
-	}
-
-	if stats, ok := measureOperation(op.doc, op.operationName); ok {
-		if msg := rt.opts.checkLimits(stats); msg != "" {
-			return nil, fail(http.StatusBadRequest, codeQueryLimitExceeded, "%s", msg)
-		}
-	}
-	if err := rt.opts.checkIntrospection(op.doc); err != nil {
+	if err := rt.checkDocument(op.doc, op.operationName, op.variables); err != nil {
 		return nil, err
 	}
 	op.opType = operationType(op.doc, op.operationName)
@@ -252,9 +243,6 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		return nil, fail(http.StatusMethodNotAllowed, codeMethodNotAllowed, "mutations must be sent with POST")
 	case op.opType == ast.OperationTypeSubscription:
 		return nil, fail(http.StatusBadRequest, codeBadRequest, "subscriptions need a websocket connection (graphql-transport-ws or graphql-ws) to %s", graphqlPath)
-	}
-	if msg := rt.ints.check(op.doc, op.operationName, op.variables); msg != "" {
-		return nil, fail(http.StatusBadRequest, codeValidationFailed, "%s", msg)
 	}
 	return op, nil
 }

@@ -1,12 +1,8 @@
 package router
 
 import (
-	"context"
 	"fmt"
-
-	"github.com/wundergraph/graphql-go-tools/execution/graphql"
-	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
-	"github.com/wundergraph/graphql-go-tools/v2/pkg/graphqlerrors"
+	"net/http"
 
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
 )
@@ -120,38 +116,27 @@ func (o *Options) checkLimits(s operationStats) string {
 	return ""
 }
 
-// limitsHook checks the limits and the Int variables of operations that
-// arrive over websockets. The engine sends the returned error to the client
-// as that operation's error.
-type limitsHook struct {
-	opts Options
-	ints intInputs
-}
-
-func (h limitsHook) OnBeforeStart(_ context.Context, op *graphql.Request) error {
-	doc, report := astparser.ParseGraphqlDocumentString(op.Query)
-	if report.HasErrors() {
-		return nil // the engine reports parse errors itself
+// checkDocument makes the checks the router adds before the engine sees
+// an operation, the same over HTTP and websockets: fragment cycles (the
+// engine would recurse until the process dies), the limits, the
+// introspection switch and the 32-bit range of Int variables. It returns
+// the first failure, or nil.
+func (rt *Router) checkDocument(doc *ast.Document, operationName string, variables []byte) *requestError {
+	if name, ok := cyclicFragment(doc); ok {
+		return fail(http.StatusBadRequest, codeValidationFailed, "%s", cycleMessage(name))
 	}
-	if name, ok := cyclicFragment(&doc); ok {
-		return wsError(codeValidationFailed, cycleMessage(name))
-	}
-	if stats, ok := measureOperation(&doc, op.OperationName); ok {
-		if msg := h.opts.checkLimits(stats); msg != "" {
-			return wsError(codeQueryLimitExceeded, msg)
+	if stats, ok := measureOperation(doc, operationName); ok {
+		if msg := rt.opts.checkLimits(stats); msg != "" {
+			return fail(http.StatusBadRequest, codeQueryLimitExceeded, "%s", msg)
 		}
 	}
-	if msg := h.ints.check(&doc, op.OperationName, op.Variables); msg != "" {
-		return wsError(codeValidationFailed, msg)
+	if !rt.opts.Introspection && usesIntrospection(doc) {
+		return fail(http.StatusBadRequest, codeValidationFailed, introspectionDisabled)
+	}
+	if msg := rt.ints.check(doc, operationName, variables); msg != "" {
+		return fail(http.StatusBadRequest, codeValidationFailed, "%s", msg)
 	}
 	return nil
-}
-
-// wsError is an error message for a websocket client with the same code
-// the HTTP path answers with: RequestErrors reach the client as they are,
-// extensions included.
-func wsError(code, msg string) error {
-	return graphqlerrors.RequestErrors{{Message: msg, Extensions: &graphqlerrors.Extensions{Code: code}}}
 }
 
 // cyclicFragment returns a fragment that spreads itself, directly or

@@ -259,7 +259,7 @@ func TestIntrospection(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := readUntil(ctx, t, c, "error", "next")
-		if m.Type != "error" || !strings.Contains(string(m.Payload), "introspection is disabled") {
+		if m.Type != "error" || !strings.Contains(string(m.Payload), "introspection is disabled") || !strings.Contains(string(m.Payload), `"code":"GRAPHQL_VALIDATION_FAILED"`) {
 			t.Fatalf("websocket: %s %s", m.Type, m.Payload)
 		}
 	})

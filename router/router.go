@@ -107,8 +107,6 @@ type Router struct {
 	closed  bool
 	wsConns map[net.Conn]struct{}
 	wsDone  sync.WaitGroup
-	// wsChecks are readRequest's checks for operations over websockets.
-	wsChecks beforeStartHooks
 	// ints drives the 32-bit check of Int variables.
 	ints intInputs
 }
@@ -186,7 +184,6 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		jwksClient: &http.Client{Timeout: 5 * time.Second},
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},
-		wsChecks:   beforeStartHooks{limitsHook{opts: opts, ints: ints}, introspectionHook{opts: opts}},
 		ints:       ints,
 	}, nil
 }

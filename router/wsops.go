@@ -11,6 +11,8 @@ import (
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/graphqlerrors"
 
 	"github.com/onlinemart/mart/internal/httpserver"
 )
@@ -50,11 +52,16 @@ func (o *wsOperations) StartOperation(ctx context.Context, id string, payload []
 		events.Emit(subscription.EventTypeOnError, id, nil, err)
 		return nil
 	}
-	// Operations over websockets skip readRequest: apply the limits and
-	// the introspection switch here.
-	if err := o.rt.wsChecks.OnBeforeStart(ctx, &op); err != nil {
-		events.Emit(subscription.EventTypeOnError, id, nil, err)
-		return nil
+	// Operations over websockets skip readRequest: the same checks here.
+	// A document that does not parse is the engine's to report.
+	if doc, report := astparser.ParseGraphqlDocumentString(op.Query); !report.HasErrors() {
+		if e := o.rt.checkDocument(&doc, op.OperationName, op.Variables); e != nil {
+			// RequestErrors reach the client as they are, code included.
+			events.Emit(subscription.EventTypeOnError, id, nil, graphqlerrors.RequestErrors{{
+				Message: e.errs[0].Message, Extensions: &graphqlerrors.Extensions{Code: e.errs[0].Extensions["code"].(string)},
+			}})
+			return nil
+		}
 	}
 	o.mu.Lock()
 	if _, dup := o.running[id]; dup {

@@ -107,11 +107,13 @@ func (c *Cluster) CheckBooks(ctx context.Context, accepted []string) (Books, err
 		defer db.Close()
 		dbs[s] = db
 	}
-	steps := []func(context.Context, map[string]*sql.DB, []string) error{
-		b.orders, b.money, b.stock, b.notifications, b.outboxes,
+	status, err := queryMap[string](ctx, dbs["order"], `SELECT id::text, status FROM orders`)
+	if err != nil {
+		return b, err
 	}
-	for _, step := range steps {
-		if err := step(ctx, dbs, accepted); err != nil {
+	src := sources{dbs: dbs, accepted: accepted, status: status}
+	for _, step := range []func(context.Context, sources) error{b.orders, b.money, b.stock, b.notifications, b.outboxes} {
+		if err := step(ctx, src); err != nil {
 			return b, err
 		}
 	}
@@ -124,14 +126,17 @@ func (c *Cluster) CheckBooks(ctx context.Context, accepted []string) (Books, err
 // settled are the statuses an order may rest in.
 var settled = []string{"CONFIRMED", "CANCELLED", "SHIPPED", "DELIVERED"}
 
-// fates are the orders' statuses by id, read by the first step.
-type fates map[string]string
+// sources are what the checks read: every service's database, the ids
+// placeOrder returned, and the orders' statuses (read once, so every check
+// judges the same moment).
+type sources struct {
+	dbs      map[string]*sql.DB
+	accepted []string
+	status   map[string]string // order id → status
+}
 
-func (b *Books) orders(ctx context.Context, dbs map[string]*sql.DB, accepted []string) error {
-	st, err := queryPairs(ctx, dbs["order"], `SELECT id::text, status FROM orders`)
-	if err != nil {
-		return err
-	}
+func (b *Books) orders(_ context.Context, src sources) error {
+	st := src.status
 	b.Orders = len(st)
 	for id, s := range st {
 		b.ByStatus[s]++
@@ -140,7 +145,7 @@ func (b *Books) orders(ctx context.Context, dbs map[string]*sql.DB, accepted []s
 			b.example("order %s stuck in %s", id, s)
 		}
 	}
-	for _, id := range accepted {
+	for _, id := range src.accepted {
 		if _, ok := st[id]; !ok {
 			b.Missing++
 			b.example("order %s accepted but not stored", id)
@@ -149,12 +154,9 @@ func (b *Books) orders(ctx context.Context, dbs map[string]*sql.DB, accepted []s
 	return nil
 }
 
-func (b *Books) money(ctx context.Context, dbs map[string]*sql.DB, _ []string) error {
-	orders, err := queryPairs(ctx, dbs["order"], `SELECT id::text, status FROM orders`)
-	if err != nil {
-		return err
-	}
-	pays, err := queryPairs(ctx, dbs["payment"], `SELECT order_id::text, status FROM payments`)
+func (b *Books) money(ctx context.Context, src sources) error {
+	orders := src.status
+	pays, err := queryMap[string](ctx, src.dbs["payment"], `SELECT order_id::text, status FROM payments`)
 	if err != nil {
 		return err
 	}
@@ -189,8 +191,8 @@ func (b *Books) money(ctx context.Context, dbs map[string]*sql.DB, _ []string) e
 	return nil
 }
 
-func (b *Books) stock(ctx context.Context, dbs map[string]*sql.DB, _ []string) error {
-	inv, ord := dbs["inventory"], dbs["order"]
+func (b *Books) stock(ctx context.Context, src sources) error {
+	inv, ord, status := src.dbs["inventory"], src.dbs["order"], src.status
 	if err := inv.QueryRowContext(ctx, `SELECT count(*) FROM stock`).Scan(&b.Products); err != nil {
 		return err
 	}
@@ -208,11 +210,7 @@ func (b *Books) stock(ctx context.Context, dbs map[string]*sql.DB, _ []string) e
 	}
 	// What each settled order should have moved, against what it did.
 	want := map[string]int64{} // order → units taken from on_hand
-	status, err := queryPairs(ctx, ord, `SELECT id::text, status FROM orders`)
-	if err != nil {
-		return err
-	}
-	units, err := queryInts(ctx, ord, `SELECT order_id::text, sum(quantity) FROM order_lines GROUP BY 1`)
+	units, err := queryMap[int64](ctx, ord, `SELECT order_id::text, sum(quantity) FROM order_lines GROUP BY 1`)
 	if err != nil {
 		return err
 	}
@@ -223,11 +221,11 @@ func (b *Books) stock(ctx context.Context, dbs map[string]*sql.DB, _ []string) e
 			want[id] = 0
 		}
 	}
-	taken, err := queryInts(ctx, inv, `SELECT order_id::text, sum(on_hand_delta) FROM stock_movements WHERE order_id IS NOT NULL GROUP BY 1`)
+	taken, err := queryMap[int64](ctx, inv, `SELECT order_id::text, sum(on_hand_delta) FROM stock_movements WHERE order_id IS NOT NULL GROUP BY 1`)
 	if err != nil {
 		return err
 	}
-	held, err := queryInts(ctx, inv, `SELECT order_id::text, sum(reserved_delta) FROM stock_movements WHERE order_id IS NOT NULL GROUP BY 1`)
+	held, err := queryMap[int64](ctx, inv, `SELECT order_id::text, sum(reserved_delta) FROM stock_movements WHERE order_id IS NOT NULL GROUP BY 1`)
 	if err != nil {
 		return err
 	}
@@ -249,8 +247,8 @@ func (b *Books) stock(ctx context.Context, dbs map[string]*sql.DB, _ []string) e
 	return nil
 }
 
-func (b *Books) notifications(ctx context.Context, dbs map[string]*sql.DB, _ []string) error {
-	n, ord, pay := dbs["notification"], dbs["order"], dbs["payment"]
+func (b *Books) notifications(ctx context.Context, src sources) error {
+	n, ord, pay := src.dbs["notification"], src.dbs["order"], src.dbs["payment"]
 	if err := n.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE order_id IS NOT NULL AND resend_of IS NULL`).Scan(&b.Notifications); err != nil {
 		return err
 	}
@@ -264,7 +262,7 @@ func (b *Books) notifications(ctx context.Context, dbs map[string]*sql.DB, _ []s
 	if err := n.QueryRowContext(ctx, `SELECT count(*) FROM parked_events`).Scan(&b.Parked); err != nil {
 		return err
 	}
-	have, err := queryInts(ctx, n, `SELECT order_id::text || ' ' || template, count(*) FROM notifications
+	have, err := queryMap[int64](ctx, n, `SELECT order_id::text || ' ' || template, count(*) FROM notifications
 		WHERE order_id IS NOT NULL AND resend_of IS NULL AND channel = 'EMAIL' GROUP BY 1`)
 	if err != nil {
 		return err
@@ -305,8 +303,8 @@ func (b *Books) notifications(ctx context.Context, dbs map[string]*sql.DB, _ []s
 	return nil
 }
 
-func (b *Books) outboxes(ctx context.Context, dbs map[string]*sql.DB, _ []string) error {
-	for s, db := range dbs {
+func (b *Books) outboxes(ctx context.Context, src sources) error {
+	for s, db := range src.dbs {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
 			return fmt.Errorf("%s outbox: %w", s, err)
@@ -440,33 +438,17 @@ func (c *Cluster) ReadTopic(ctx context.Context, topic string, fn func(*kgo.Reco
 	return nil
 }
 
-func queryPairs(ctx context.Context, db *sql.DB, q string) (map[string]string, error) {
+// queryMap runs q, whose rows are (key, value), into a map.
+func queryMap[V any](ctx context.Context, db *sql.DB, q string) (map[string]V, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
-		out[k] = v
-	}
-	return out, rows.Err()
-}
-
-func queryInts(ctx context.Context, db *sql.DB, q string) (map[string]int64, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
+	out := map[string]V{}
 	for rows.Next() {
 		var k string
-		var v int64
+		var v V
 		if err := rows.Scan(&k, &v); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/usererror/usererrortest"
 )
 
 // FuzzPlaceInput: placeOrder's input as JSON (the shape gqlgen hands the
@@ -41,7 +42,7 @@ func FuzzPlaceInput(f *testing.F) {
 		if len(errs) == 0 {
 			errs = duplicateProducts(in.Lines)
 		}
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs)
 		if len(errs) > 0 {
 			return
 		}
@@ -68,25 +69,6 @@ func FuzzOrderIDInput(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
-		checkUserErrors(t, usererror.Validate("input", OrderIDInput{OrderID: id}))
+		usererrortest.Check(t, usererror.Validate("input", OrderIDInput{OrderID: id}))
 	})
-}
-
-func checkUserErrors(t *testing.T, errs []usererror.UserError) {
-	t.Helper()
-	codes := []usererror.Code{usererror.Invalid, usererror.Required, usererror.TooLong, usererror.TooShort,
-		usererror.OutOfRange, usererror.Duplicate, usererror.NotFound}
-	for _, e := range errs {
-		if len(e.Field) < 2 || e.Field[0] != "input" || !slices.Contains(codes, e.Code) || e.Message == "" {
-			t.Fatalf("user error without a field, code or message: %+v", e)
-		}
-		// The message names the field, or for a list item, the list.
-		named := false
-		for _, p := range e.Field[1:] {
-			named = named || strings.Contains(strings.ToLower(e.Message), strings.ToLower(strings.TrimSuffix(p, "Id")))
-		}
-		if !named {
-			t.Fatalf("message %q names none of %v", e.Message, e.Field)
-		}
-	}
 }

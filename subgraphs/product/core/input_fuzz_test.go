@@ -1,30 +1,12 @@
 package core
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/usererror/usererrortest"
 )
-
-// checkUserErrors holds for every validator: each error names an input
-// field (the path starts at "input"), carries a known code and a message
-// that mentions the field.
-func checkUserErrors(t *testing.T, errs []usererror.UserError) {
-	t.Helper()
-	codes := []usererror.Code{usererror.Invalid, usererror.Required, usererror.TooLong, usererror.TooShort,
-		usererror.OutOfRange, usererror.Duplicate, usererror.NotFound}
-	for _, e := range errs {
-		if len(e.Field) < 2 || e.Field[0] != "input" || !slices.Contains(codes, e.Code) || e.Message == "" {
-			t.Fatalf("user error without a field, code or message: %+v", e)
-		}
-		name := e.Field[len(e.Field)-1]
-		if !strings.Contains(strings.ToLower(e.Message), strings.ToLower(name)) {
-			t.Fatalf("message %q does not name the field %q", e.Message, name)
-		}
-	}
-}
 
 func optional(s string, ok bool) *string {
 	if !ok {
@@ -46,7 +28,7 @@ func FuzzCreateInput(f *testing.F) {
 			Price: Money{Amount: amount, Currency: currency}}
 		in.normalize()
 		errs := usererror.Validate("input", in)
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs)
 		if len(errs) > 0 {
 			return
 		}
@@ -76,7 +58,7 @@ func FuzzUpdateInput(f *testing.F) {
 		}
 		in.normalize()
 		errs := usererror.Validate("input", in)
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs)
 		if len(errs) == 0 && in.Price != nil && (in.Price.Amount < 0 || in.Price.Amount > 1e12) {
 			t.Fatalf("accepted price %+v", in.Price)
 		}
@@ -91,7 +73,7 @@ func FuzzFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, search string, hasSearch bool, minPrice, maxPrice int64) {
 		in := Filter{Search: optional(search, hasSearch), MinPrice: &minPrice, MaxPrice: &maxPrice}
 		errs := usererror.Validate("input", in)
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs)
 		if len(errs) == 0 && (minPrice < 0 || maxPrice < 0) {
 			t.Fatalf("accepted negative prices %d %d", minPrice, maxPrice)
 		}

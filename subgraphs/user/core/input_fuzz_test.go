@@ -1,7 +1,6 @@
 package core
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -9,22 +8,8 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/usererror/usererrortest"
 )
-
-func checkUserErrors(t *testing.T, errs []usererror.UserError) {
-	t.Helper()
-	codes := []usererror.Code{usererror.Invalid, usererror.Required, usererror.TooLong, usererror.TooShort,
-		usererror.OutOfRange, WeakPassword}
-	for _, e := range errs {
-		if len(e.Field) < 2 || e.Field[0] != "input" || !slices.Contains(codes, e.Code) || e.Message == "" {
-			t.Fatalf("user error without a field, code or message: %+v", e)
-		}
-		name := strings.TrimPrefix(strings.ToLower(e.Field[len(e.Field)-1]), "new")
-		if !strings.Contains(strings.ToLower(e.Message), name) {
-			t.Fatalf("message %q does not name the field %v", e.Message, e.Field)
-		}
-	}
-}
 
 func optional(s string, ok bool) *string {
 	if !ok {
@@ -50,7 +35,7 @@ func FuzzRegisterInput(f *testing.F) {
 		in.normalize()
 		errs := usererror.Validate("input", in)
 		errs = append(errs, checkPassword(in.Password, in.Email, "input", "password")...)
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs, WeakPassword)
 		if len(errs) > 0 {
 			return
 		}
@@ -76,7 +61,7 @@ func FuzzUpdateProfileInput(f *testing.F) {
 		in := UpdateProfileInput{Name: optional(name, hasName), Phone: optional(phone, hasPhone)}
 		in.normalize()
 		errs := in.validate()
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs, WeakPassword)
 		if len(errs) == 0 && in.Name != nil && (*in.Name == "" || strings.IndexFunc(*in.Name, unicode.IsControl) >= 0) {
 			t.Fatalf("accepted name %q", *in.Name)
 		}
@@ -94,7 +79,7 @@ func FuzzChangePasswordInput(f *testing.F) {
 	f.Add("x", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6", "")
 	f.Fuzz(func(t *testing.T, current, next, email string) {
 		errs := checkPassword(next, email, "input", "newPassword")
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs, WeakPassword)
 		n := utf8.RuneCountInString(next)
 		if len(errs) == 0 && (n < MinPasswordLength || n > MaxPasswordLength) {
 			t.Fatalf("accepted a %d-character password", n)
@@ -111,7 +96,7 @@ func FuzzSetRoleInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, role string) {
 		in := SetRoleInput{UserID: strings.TrimSpace(id), Role: auth.Role(role)}
 		errs := usererror.Validate("input", in)
-		checkUserErrors(t, errs)
+		usererrortest.Check(t, errs, WeakPassword)
 		if len(errs) == 0 && !in.Role.Valid() {
 			t.Fatalf("accepted role %q", role)
 		}
