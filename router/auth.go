@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
@@ -74,25 +73,7 @@ type tokenGate struct {
 	// a repeated connection_init is the engine's to answer.
 	initialised bool
 
-	// writes serialises writes to the client: the engine's and the close
-	// when the token expires, which comes from a timer.
-	writes sync.Mutex
-	expiry *time.Timer
-}
-
-// WriteBytesToClient writes one message, never in the middle of another.
-func (g *tokenGate) WriteBytesToClient(data []byte) error {
-	g.writes.Lock()
-	defer g.writes.Unlock()
-	return g.TransportClient.WriteBytesToClient(data)
-}
-
-// DisconnectWithReason closes the connection, never in the middle of a
-// message.
-func (g *tokenGate) DisconnectWithReason(reason any) error {
-	g.writes.Lock()
-	defer g.writes.Unlock()
-	return g.TransportClient.DisconnectWithReason(reason)
+	expiry *time.Timer // closes the connection when its token expires
 }
 
 // expireAt closes the connection with 4403 when the token it was opened
@@ -109,7 +90,7 @@ func (g *tokenGate) expireAt(p auth.Principal) {
 	}
 	g.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() {
 		g.rt.log.DebugContext(g.ctx, "websocket token expired", "user", p.UserID)
-		_ = g.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
+		_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
 	})
 }
 
@@ -162,8 +143,8 @@ func (g *tokenGate) refuse(code uint16, reason string, err error) error {
 	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "error", err)
 	if g.protocol == websocket.ProtocolGraphQLWS {
 		msg := mustMarshal(map[string]any{"type": "connection_error", "payload": map[string]any{"message": err.Error()}})
-		_ = g.WriteBytesToClient(msg)
+		_ = g.TransportClient.WriteBytesToClient(msg)
 	}
-	_ = g.DisconnectWithReason(websocket.NewCloseReason(code, reason))
+	_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(code, reason))
 	return subscription.ErrTransportClientClosedConnection
 }

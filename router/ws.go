@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -104,17 +105,46 @@ func (c eofConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// limitedClient is the engine's websocket client with a bounded read. The
-// engine's own read (wsutil.ReadClientData) takes a message whole, however
-// large; this one stops at the body limit, MaxBodyBytes: a frame whose
-// header announces more is refused before its payload is read, and a
-// fragmented message as soon as its parts add up to more. Either closes
-// the connection with 1009 (message too big).
+// limitedClient is the engine's websocket client with a bounded read and
+// serialised writes. The engine's own read (wsutil.ReadClientData) takes a
+// message whole, however large; this one stops at the body limit,
+// MaxBodyBytes: a frame whose header announces more is refused before its
+// payload is read, and a fragmented message as soon as its parts add up to
+// more. Either closes the connection with 1009 (message too big). Frames
+// are written from several goroutines (the engine's messages, answers to
+// pings from the read loop, the close when a token expires); one lock
+// keeps each whole.
 type limitedClient struct {
 	*websocket.Client // writes and closes
 	conn              net.Conn
 	limit             int64 // <= 0: none
+	writes            sync.Mutex
 }
+
+// WriteBytesToClient writes one message, never in the middle of another
+// frame.
+func (c *limitedClient) WriteBytesToClient(data []byte) error {
+	c.writes.Lock()
+	defer c.writes.Unlock()
+	return c.Client.WriteBytesToClient(data)
+}
+
+// DisconnectWithReason closes the connection, never in the middle of a
+// frame.
+func (c *limitedClient) DisconnectWithReason(reason any) error {
+	c.writes.Lock()
+	defer c.writes.Unlock()
+	return c.Client.DisconnectWithReason(reason)
+}
+
+// Write writes raw frames (control answers) under the same lock.
+func (c *limitedClient) Write(p []byte) (int, error) {
+	c.writes.Lock()
+	defer c.writes.Unlock()
+	return c.conn.Write(p)
+}
+
+func (c *limitedClient) Read(p []byte) (int, error) { return c.conn.Read(p) }
 
 var errMessageTooBig = errors.New("message too big")
 
@@ -122,7 +152,7 @@ func (c *limitedClient) ReadBytesFromClient() ([]byte, error) {
 	if !c.IsConnected() {
 		return nil, subscription.ErrTransportClientClosedConnection
 	}
-	data, err := readClientMessage(c.conn, c.limit)
+	data, err := readClientMessage(c, c.limit)
 	var closed wsutil.ClosedError
 	switch {
 	case err == nil:
@@ -146,7 +176,7 @@ const tooBigLinger = time.Second
 // and a reset can make the client lose the close frame. So the rest is
 // read and dropped first, until the client closes or for tooBigLinger.
 func (c *limitedClient) refuseTooBig() {
-	_ = ws.WriteFrame(c.conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusMessageTooBig, "message too big")))
+	_ = ws.WriteFrame(c, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusMessageTooBig, "message too big")))
 	_ = c.conn.SetReadDeadline(time.Now().Add(tooBigLinger))
 	_, _ = io.Copy(io.Discard, c.conn)
 	_ = c.Disconnect()
