@@ -24,22 +24,42 @@ import (
 
 // Defaults applied to zero Options fields.
 const (
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultMaxDepth       = 15
-	DefaultMaxAliases     = 30
-	DefaultMaxRootFields  = 20
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultSubgraphConns  = 32
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxDepth        = 15
+	DefaultMaxAliases      = 30
+	DefaultMaxRootFields   = 20
+	DefaultMaxTokens       = 15_000
+	DefaultMaxFields       = 2_000
+	DefaultMaxDuplicates   = 500
+	DefaultWSMaxOperations = 100
+	DefaultWSMaxConns      = 100
+	DefaultRequestTimeout  = 30 * time.Second
+	DefaultSubgraphConns   = 32
 )
 
 // Options configure a Router. Zero values select the defaults above; a
 // negative limit disables that limit.
 type Options struct {
-	Subgraphs      []Subgraph
-	MaxBodyBytes   int64 // bounds a request body and a websocket message
-	MaxDepth       int
-	MaxAliases     int
-	MaxRootFields  int
+	Subgraphs     []Subgraph
+	MaxBodyBytes  int64 // bounds a request body and a websocket message
+	MaxDepth      int
+	MaxAliases    int
+	MaxRootFields int
+	// MaxTokens bounds the lexical tokens of a document, counted before it
+	// is parsed; MaxFields the fields of the operation with its fragments
+	// expanded; MaxDuplicates the fields that repeat a sibling's response
+	// name (each costs the engine a comparison with every sibling).
+	MaxTokens     int
+	MaxFields     int
+	MaxDuplicates int
+	// WSMaxOperations bounds the operations running at once on one
+	// websocket; WSMaxConns the websockets open at once from one client
+	// address (see TrustedProxies).
+	WSMaxOperations int
+	WSMaxConns      int
+	// TrustedProxies are the addresses or CIDRs of proxies (Kong) whose
+	// X-Forwarded-For names the client; other peers are the client.
+	TrustedProxies []string
 	RequestTimeout time.Duration
 	// SubgraphConns caps the HTTP requests in flight to one subgraph; the
 	// rest wait in the router. Negative: no cap. Subscriptions' websockets
@@ -74,6 +94,21 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxRootFields == 0 {
 		o.MaxRootFields = DefaultMaxRootFields
+	}
+	if o.MaxTokens == 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	if o.MaxFields == 0 {
+		o.MaxFields = DefaultMaxFields
+	}
+	if o.MaxDuplicates == 0 {
+		o.MaxDuplicates = DefaultMaxDuplicates
+	}
+	if o.WSMaxOperations == 0 {
+		o.WSMaxOperations = DefaultWSMaxOperations
+	}
+	if o.WSMaxConns == 0 {
+		o.WSMaxConns = DefaultWSMaxConns
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = DefaultRequestTimeout

@@ -52,10 +52,22 @@ func Vars() []Var {
 		{"MART_MAX_DEPTH", "15", "router: deepest accepted selection nesting"},
 		{"MART_MAX_ALIASES", "30", "router: most aliases in one operation"},
 		{"MART_MAX_ROOT_FIELDS", "20", "router: most root fields in one operation"},
+		{"MART_MAX_TOKENS", "15000", "router: most lexical tokens in one GraphQL document; -1: no limit"},
+		{"MART_MAX_FIELDS", "2000", "router: most fields in one operation once its fragments are expanded; -1: no limit"},
+		{"MART_MAX_DUPLICATE_FIELDS", "500", "router: most fields that repeat a sibling's response name (alias or name) in one operation; -1: no limit"},
+		{"MART_WS_MAX_OPERATIONS", "100", "router: most operations running at once on one websocket connection; -1: no limit"},
+		{"MART_WS_MAX_CONNS_PER_CLIENT", "100", "router: most websocket connections open at once from one client address; -1: no limit"},
+		{"MART_TRUSTED_PROXIES", "", "router: comma list of proxy addresses or CIDRs (Kong) whose X-Forwarded-For names the client; empty: the peer address is the client"},
 		{"MART_REQUEST_TIMEOUT", "30s", "router: time limit for one request, subgraph calls included"},
 		{"MART_SUBGRAPH_CONNS", "32", "router: most HTTP requests in flight to one subgraph (more wait in the router); -1: no limit"},
 		{"MART_PLAYGROUND", "true", "router: serve the GraphiQL playground at / (and at /graphql to browsers); false: 404"},
 		{"MART_INTROSPECTION", "true", "router: answer __schema and __type queries; false refuses them (GRAPHQL_VALIDATION_FAILED)"},
+		{"MART_HTTP_READ_HEADER_TIMEOUT", "10s", "every HTTP server: time to read a request's headers"},
+		{"MART_HTTP_READ_TIMEOUT", "30s", "every HTTP server: time to read a whole request, body included (websockets are exempt once upgraded)"},
+		{"MART_HTTP_WRITE_TIMEOUT", "45s", "every HTTP server: time from a request's headers to the end of its response; keep it above MART_REQUEST_TIMEOUT (websockets are exempt)"},
+		{"MART_HTTP_IDLE_TIMEOUT", "120s", "every HTTP server: how long a keep-alive connection may wait for its next request"},
+		{"MART_SUBGRAPH_MAX_BODY_BYTES", "8388608", "subgraphs: largest accepted request body (the router's entity fetches can outgrow a client's body)"},
+		{"MART_SUBGRAPH_MAX_TOKENS", "15000", "subgraphs: most lexical tokens in one GraphQL document"},
 		{"MART_SHUTDOWN_TIMEOUT", "20s", "time allowed to drain requests and handlers on shutdown"},
 		{"MART_JWT_ISSUER", "mart", "iss claim of access tokens"},
 		{"MART_JWT_AUDIENCE", "mart-api", "aud claim of access tokens"},
@@ -113,10 +125,30 @@ type Router struct {
 	MaxDepth         int
 	MaxAliases       int
 	MaxRootFields    int
+	MaxTokens        int // -1: no limit, as for the next four
+	MaxFields        int
+	MaxDuplicates    int
+	WSMaxOperations  int
+	WSMaxConns       int      // per client address
+	TrustedProxies   []string // addresses or CIDRs
 	RequestTimeout   time.Duration
 	SubgraphConns    int // -1: no limit
 	Playground       bool
 	Introspection    bool
+}
+
+// HTTP holds the timeouts of every HTTP server mart runs.
+type HTTP struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+}
+
+// Subgraph holds the limits every subgraph's GraphQL handler applies.
+type Subgraph struct {
+	MaxBodyBytes int64
+	MaxTokens    int
 }
 
 // Auth holds the token settings shared by the issuer and every verifier.
@@ -157,6 +189,8 @@ type Config struct {
 	KafkaEmbeddedDataDir string
 	Router               Router
 	Services             map[string]Service
+	HTTP                 HTTP
+	Subgraph             Subgraph
 	Auth                 Auth
 	Notify               Notify
 	ShutdownTimeout      time.Duration
@@ -229,12 +263,28 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 			MaxDepth:         getInt("MART_MAX_DEPTH"),
 			MaxAliases:       getInt("MART_MAX_ALIASES"),
 			MaxRootFields:    getInt("MART_MAX_ROOT_FIELDS"),
+			MaxTokens:        getLimit("MART_MAX_TOKENS"),
+			MaxFields:        getLimit("MART_MAX_FIELDS"),
+			MaxDuplicates:    getLimit("MART_MAX_DUPLICATE_FIELDS"),
+			WSMaxOperations:  getLimit("MART_WS_MAX_OPERATIONS"),
+			WSMaxConns:       getLimit("MART_WS_MAX_CONNS_PER_CLIENT"),
+			TrustedProxies:   splitList(get("MART_TRUSTED_PROXIES")),
 			RequestTimeout:   getDuration("MART_REQUEST_TIMEOUT"),
 			SubgraphConns:    getLimit("MART_SUBGRAPH_CONNS"),
 			Playground:       getBool("MART_PLAYGROUND"),
 			Introspection:    getBool("MART_INTROSPECTION"),
 		},
 		Services: map[string]Service{},
+		HTTP: HTTP{
+			ReadHeaderTimeout: getDuration("MART_HTTP_READ_HEADER_TIMEOUT"),
+			ReadTimeout:       getDuration("MART_HTTP_READ_TIMEOUT"),
+			WriteTimeout:      getDuration("MART_HTTP_WRITE_TIMEOUT"),
+			IdleTimeout:       getDuration("MART_HTTP_IDLE_TIMEOUT"),
+		},
+		Subgraph: Subgraph{
+			MaxBodyBytes: int64(getInt("MART_SUBGRAPH_MAX_BODY_BYTES")),
+			MaxTokens:    getInt("MART_SUBGRAPH_MAX_TOKENS"),
+		},
 		Auth: Auth{
 			Issuer:          get("MART_JWT_ISSUER"),
 			Audience:        get("MART_JWT_AUDIENCE"),
