@@ -17,7 +17,6 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/wundergraph/graphql-go-tools/execution/graphql"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
-	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/graphqlerrors"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/operationreport"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/variablesvalidation"
@@ -228,14 +227,11 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		op.variables = v
 	}
 
-	doc, report := astparser.ParseGraphqlDocumentString(op.query)
-	if report.HasErrors() {
-		return nil, &requestError{status: http.StatusBadRequest, errs: reportErrors(report, codeParseFailed)}
+	doc, rerr := rt.parseOperation(op.query, op.operationName, op.variables)
+	if rerr != nil {
+		return nil, rerr
 	}
-	op.doc = &doc
-	if err := rt.checkDocument(op.doc, op.operationName, op.variables); err != nil {
-		return nil, err
-	}
+	op.doc = doc
 	op.opType = operationType(op.doc, op.operationName)
 	switch {
 	case r.Method == http.MethodGet && op.opType == ast.OperationTypeMutation:
@@ -312,6 +308,7 @@ func (rt *Router) execute(w http.ResponseWriter, r *http.Request, op *operation)
 	req.SetHeader(r.Header)
 	var buf bytes.Buffer
 	out := graphql.NewEngineResultWriterFromBuffer(&buf)
+	rt.executions.Add(1)
 	err := rt.engine.Execute(ctx, &req, &out)
 	// By the clock: a fetch that hit the deadline can return before the
 	// context's own timer has fired, while ctx.Err() is still nil.

@@ -2,26 +2,57 @@ package router
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/lexer"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/lexer/keyword"
 )
 
-// operationStats measures an operation as written, with fragments expanded
-// where they are spread, so a fragment cannot hide depth or aliases.
+// operationStats measures an operation as it would run: with fragments
+// expanded where they are spread, so a fragment cannot hide depth, width
+// or repetition. Counts saturate at math.MaxInt rather than wrap.
 type operationStats struct {
 	Depth      int
 	Aliases    int
 	RootFields int
+	// Fields counts every field of the expanded operation.
+	Fields int
+	// Duplicates counts the fields that repeat the response name (alias or
+	// name) of a sibling in the same selection set, fragments merged in:
+	// the engine compares each with every sibling of that name.
+	Duplicates int
 }
 
+// add sums counts, saturating: a document of a few kilobytes can spread a
+// fragment 2^100 times.
+func add(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
+}
+
+// responseKeys counts the fields directly in a selection set by response
+// name, through inline fragments and spreads.
+type responseKeys map[string]int
+
 // statsWalker memoises per fragment so that fragments spread many times
-// (the classic "fragment bomb") cost linear time to measure; the counts may
-// then grow large, which is exactly what the limits are for.
+// (the classic "fragment bomb") cost time linear in the document to
+// measure, never in the expanded operation.
 type statsWalker struct {
 	doc       *ast.Document
-	fragments map[string]operationStats
+	fragments map[string]fragmentStats
 	visiting  map[string]bool
+}
+
+type fragmentStats struct {
+	stats operationStats
+	keys  responseKeys
 }
 
 // measureOperation returns the stats of the operation that would run for
@@ -32,8 +63,8 @@ func measureOperation(doc *ast.Document, operationName string) (operationStats, 
 	if !ok || !doc.OperationDefinitions[op].HasSelections {
 		return operationStats{}, false
 	}
-	w := statsWalker{doc: doc, fragments: map[string]operationStats{}, visiting: map[string]bool{}}
-	return w.selectionSet(doc.OperationDefinitions[op].SelectionSet), true
+	w := statsWalker{doc: doc, fragments: map[string]fragmentStats{}, visiting: map[string]bool{}}
+	return w.fieldSet(doc.OperationDefinitions[op].SelectionSet), true
 }
 
 // selectedOperation returns the operation that would run for
@@ -55,9 +86,22 @@ func selectedOperation(doc *ast.Document, operationName string) (int, bool) {
 	return op, op != -1
 }
 
-// selectionSet returns the depth below the set, its aliases, and in
-// RootFields the number of fields directly in it (through fragments).
-func (w *statsWalker) selectionSet(ref int) operationStats {
+// fieldSet measures the selection set of a field or an operation: the
+// fields merged into it from fragments are siblings, so its duplicates
+// are counted here.
+func (w *statsWalker) fieldSet(ref int) operationStats {
+	keys := responseKeys{}
+	s := w.selectionSet(ref, keys)
+	for _, n := range keys {
+		s.Duplicates = add(s.Duplicates, n-1)
+	}
+	return s
+}
+
+// selectionSet returns the depth below the set, its aliases, fields and
+// the duplicates below it, and in RootFields the number of fields directly
+// in it (through fragments), whose response names it adds to keys.
+func (w *statsWalker) selectionSet(ref int, keys responseKeys) operationStats {
 	var s operationStats
 	for _, selRef := range w.doc.SelectionSets[ref].SelectionRefs {
 		sel := w.doc.Selections[selRef]
@@ -66,55 +110,123 @@ func (w *statsWalker) selectionSet(ref int) operationStats {
 		case ast.SelectionKindField:
 			f := w.doc.Fields[sel.Ref]
 			if f.HasSelections {
-				child = w.selectionSet(f.SelectionSet)
+				child = w.fieldSet(f.SelectionSet)
 			}
 			child.Depth++
 			if f.Alias.IsDefined {
-				child.Aliases++
+				child.Aliases = add(child.Aliases, 1)
 			}
+			child.Fields = add(child.Fields, 1)
 			child.RootFields = 1
+			name := w.doc.FieldAliasOrNameString(sel.Ref)
+			keys[name] = add(keys[name], 1)
 		case ast.SelectionKindInlineFragment:
 			if frag := w.doc.InlineFragments[sel.Ref]; frag.HasSelections {
-				child = w.selectionSet(frag.SelectionSet)
+				child = w.selectionSet(frag.SelectionSet, keys)
 			}
 		case ast.SelectionKindFragmentSpread:
-			child = w.fragment(w.doc.FragmentSpreadNameString(sel.Ref))
+			frag := w.fragment(w.doc.FragmentSpreadNameString(sel.Ref))
+			child = frag.stats
+			for name, n := range frag.keys {
+				keys[name] = add(keys[name], n)
+			}
 		}
 		s.Depth = max(s.Depth, child.Depth)
-		s.Aliases += child.Aliases
-		s.RootFields += child.RootFields
+		s.Aliases = add(s.Aliases, child.Aliases)
+		s.RootFields = add(s.RootFields, child.RootFields)
+		s.Fields = add(s.Fields, child.Fields)
+		s.Duplicates = add(s.Duplicates, child.Duplicates)
 	}
 	return s
 }
 
-func (w *statsWalker) fragment(name string) operationStats {
+func (w *statsWalker) fragment(name string) fragmentStats {
 	if s, ok := w.fragments[name]; ok {
 		return s
 	}
 	ref, ok := w.doc.FragmentDefinitionRef([]byte(name))
 	// Unknown and cyclic fragments are validation errors; count nothing here.
 	if !ok || w.visiting[name] || !w.doc.FragmentDefinitions[ref].HasSelections {
-		return operationStats{}
+		return fragmentStats{}
 	}
 	w.visiting[name] = true
-	s := w.selectionSet(w.doc.FragmentDefinitions[ref].SelectionSet)
+	keys := responseKeys{}
+	s := fragmentStats{stats: w.selectionSet(w.doc.FragmentDefinitions[ref].SelectionSet, keys), keys: keys}
 	delete(w.visiting, name)
 	w.fragments[name] = s
 	return s
 }
 
-// checkLimits returns a client-facing message for the first limit exceeded.
-func (o *Options) checkLimits(s operationStats) string {
+// checkLimits returns a client-facing message for the first limit
+// exceeded, and the limit's name (a metric label).
+func (o *Options) checkLimits(s operationStats) (msg, limit string) {
+	over := func(limit, value int) bool { return limit > 0 && value > limit }
 	switch {
-	case o.MaxDepth > 0 && s.Depth > o.MaxDepth:
-		return fmt.Sprintf("query depth %d exceeds the maximum depth of %d", s.Depth, o.MaxDepth)
-	case o.MaxAliases > 0 && s.Aliases > o.MaxAliases:
-		return fmt.Sprintf("query uses %d aliases, more than the maximum of %d", s.Aliases, o.MaxAliases)
-	case o.MaxRootFields > 0 && s.RootFields > o.MaxRootFields:
-		return fmt.Sprintf("query selects %d root fields, more than the maximum of %d", s.RootFields, o.MaxRootFields)
+	case over(o.MaxDepth, s.Depth):
+		return fmt.Sprintf("query depth %d exceeds the maximum depth of %d", s.Depth, o.MaxDepth), "depth"
+	case over(o.MaxAliases, s.Aliases):
+		return fmt.Sprintf("query uses %d aliases, more than the maximum of %d", s.Aliases, o.MaxAliases), "aliases"
+	case over(o.MaxRootFields, s.RootFields):
+		return fmt.Sprintf("query selects %d root fields, more than the maximum of %d", s.RootFields, o.MaxRootFields), "root_fields"
+	case over(o.MaxFields, s.Fields):
+		return fmt.Sprintf("query has %s fields once its fragments are expanded, more than the maximum of %d", count(s.Fields), o.MaxFields), "fields"
+	case over(o.MaxDuplicates, s.Duplicates):
+		return fmt.Sprintf("query has %s duplicate fields (fields that repeat a sibling's name or alias), more than the maximum of %d", count(s.Duplicates), o.MaxDuplicates), "duplicate_fields"
 	}
-	return ""
+	return "", ""
 }
+
+// count writes a count that may have saturated.
+func count(n int) string {
+	if n == math.MaxInt {
+		return fmt.Sprintf("more than %d", math.MaxInt-1)
+	}
+	return fmt.Sprint(n)
+}
+
+// countTokens counts the lexical tokens of a GraphQL document (comments
+// included), in one pass that allocates nothing per token.
+func countTokens(query string) int {
+	var in ast.Input
+	in.ResetInputString(query)
+	lx := lexer.Lexer{}
+	lx.SetInput(&in)
+	n := 0
+	for lx.Read().Keyword != keyword.EOF {
+		n++
+	}
+	return n
+}
+
+// parseOperation parses a document within the token budget and makes the
+// router's checks (checkDocument), the same for HTTP and websockets, all
+// before the engine sees the operation.
+func (rt *Router) parseOperation(query, operationName string, variables []byte) (*ast.Document, *requestError) {
+	if limit := rt.opts.MaxTokens; limit > 0 {
+		if n := countTokens(query); n > limit {
+			return nil, rt.refuse("tokens", fmt.Sprintf("document has %d tokens, more than the maximum of %d", n, limit))
+		}
+	}
+	doc, report := astparser.ParseGraphqlDocumentString(query)
+	if report.HasErrors() {
+		return nil, &requestError{status: http.StatusBadRequest, errs: reportErrors(report, codeParseFailed)}
+	}
+	if err := rt.checkDocument(&doc, operationName, variables); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// refuse answers an operation over a limit, counted by limit.
+func (rt *Router) refuse(limit, msg string) *requestError {
+	refusedOperations.WithLabelValues(limit).Inc()
+	return fail(http.StatusBadRequest, codeQueryLimitExceeded, "%s", msg)
+}
+
+var refusedOperations = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "mart_router_refused_operations_total",
+	Help: "Operations the router refused before planning, by the limit they exceeded.",
+}, []string{"limit"})
 
 // checkDocument makes the checks the router adds before the engine sees
 // an operation, the same over HTTP and websockets: fragment cycles (the
@@ -126,8 +238,8 @@ func (rt *Router) checkDocument(doc *ast.Document, operationName string, variabl
 		return fail(http.StatusBadRequest, codeValidationFailed, "%s", cycleMessage(name))
 	}
 	if stats, ok := measureOperation(doc, operationName); ok {
-		if msg := rt.opts.checkLimits(stats); msg != "" {
-			return fail(http.StatusBadRequest, codeQueryLimitExceeded, "%s", msg)
+		if msg, limit := rt.opts.checkLimits(stats); msg != "" {
+			return rt.refuse(limit, msg)
 		}
 	}
 	if !rt.opts.Introspection && usesIntrospection(doc) {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jensneuse/abstractlogger"
@@ -144,6 +145,9 @@ type Router struct {
 	wsDone  sync.WaitGroup
 	// ints drives the 32-bit check of Int variables.
 	ints intInputs
+	// executions counts the operations handed to the engine (planned and
+	// run): the tests' proof that a refused document never got there.
+	executions atomic.Int64
 }
 
 // New composes the supergraph from the subgraph schema files and builds the

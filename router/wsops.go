@@ -11,8 +11,8 @@ import (
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/ast"
-	"github.com/wundergraph/graphql-go-tools/v2/pkg/astparser"
 	"github.com/wundergraph/graphql-go-tools/v2/pkg/graphqlerrors"
+	"github.com/wundergraph/graphql-go-tools/v2/pkg/operationreport"
 
 	"github.com/onlinemart/mart/internal/httpserver"
 )
@@ -53,15 +53,17 @@ func (o *wsOperations) StartOperation(ctx context.Context, id string, payload []
 		return nil
 	}
 	// Operations over websockets skip readRequest: the same checks here.
-	// A document that does not parse is the engine's to report.
-	if doc, report := astparser.ParseGraphqlDocumentString(op.Query); !report.HasErrors() {
-		if e := o.rt.checkDocument(&doc, op.OperationName, op.Variables); e != nil {
-			// RequestErrors reach the client as they are, code included.
-			events.Emit(subscription.EventTypeOnError, id, nil, graphqlerrors.RequestErrors{{
-				Message: e.errs[0].Message, Extensions: &graphqlerrors.Extensions{Code: e.errs[0].Extensions["code"].(string)},
-			}})
-			return nil
+	if _, e := o.rt.parseOperation(op.Query, op.OperationName, op.Variables); e != nil {
+		// RequestErrors reach the client as they are, code included.
+		errs := make(graphqlerrors.RequestErrors, len(e.errs))
+		for i, ge := range e.errs {
+			errs[i] = graphqlerrors.RequestError{Message: ge.Message, Extensions: &graphqlerrors.Extensions{Code: ge.Extensions["code"].(string)}}
+			for _, l := range ge.Locations {
+				errs[i].Locations = append(errs[i].Locations, operationreport.Location{Line: l.Line, Column: l.Column})
+			}
 		}
+		events.Emit(subscription.EventTypeOnError, id, nil, errs)
+		return nil
 	}
 	o.mu.Lock()
 	if _, dup := o.running[id]; dup {
@@ -94,6 +96,7 @@ func (o *wsOperations) run(ctx context.Context, id string, op *graphql.Request, 
 	// would never get it.
 	headers := o.headers.Clone()
 	headers.Set("Traceparent", httpserver.ChildTraceparent(headers.Get("Traceparent")))
+	o.rt.executions.Add(1)
 	err := o.rt.engine.Execute(ctx, op, &w, engine.WithAdditionalHttpHeaders(headers))
 	if ctx.Err() != nil {
 		return // stopped by the client or the connection's end: nothing more to send
