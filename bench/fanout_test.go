@@ -51,7 +51,8 @@ const followStatus = `subscription($id: ID!) { orderStatusChanged(orderId: $id) 
 func BenchmarkFanout(b *testing.B) {
 	raiseFileLimit(b, fanoutFileLimit) // before anything opens sockets; the router inherits it
 	sys := systemtest.Start(b, "user", "product", "order", "inventory", "payment", "notification")
-	router := startRouter(b, sys)
+	// One load generator (one address) holds every subscriber.
+	router := startRouter(b, sys, "MART_WS_MAX_CONNS_PER_CLIENT=-1")
 	m := &mart{sys: sys, admin: sys.Login(b, systemtest.AdminEmail, systemtest.AdminPassword)}
 	tail := fanoutTailEvents(b, sys.Brokers)
 	products := m.products(b, "FAN", 1, 1_000_000)

@@ -33,6 +33,7 @@ const (
 	codeParseFailed         = "GRAPHQL_PARSE_FAILED"
 	codeValidationFailed    = "GRAPHQL_VALIDATION_FAILED"
 	codeQueryLimitExceeded  = "QUERY_LIMIT_EXCEEDED"
+	codeTooManyOperations   = "TOO_MANY_OPERATIONS"
 	codeGatewayTimeout      = "GATEWAY_TIMEOUT"
 	codeSubgraphUnavailable = "SUBGRAPH_UNAVAILABLE"
 	codeBadGateway          = "BAD_GATEWAY"

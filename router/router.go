@@ -139,10 +139,14 @@ type Router struct {
 
 	stopEngine context.CancelFunc // ends the engine's subscriptions and pollers
 
+	proxies proxies
+
 	mu      sync.Mutex
 	closed  bool
 	wsConns map[net.Conn]struct{}
-	wsDone  sync.WaitGroup
+	// wsClients counts the open websockets by client address.
+	wsClients map[string]int
+	wsDone    sync.WaitGroup
 	// ints drives the 32-bit check of Int variables.
 	ints intInputs
 	// executions counts the operations handed to the engine (planned and
@@ -155,6 +159,10 @@ type Router struct {
 // ctx bounds startup only; the router runs until Close.
 func New(ctx context.Context, opts Options) (*Router, error) {
 	opts.setDefaults()
+	trusted, err := parseProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
 	if opts.Verifier == nil {
 		opts.Logger.Warn("router: no token verifier; bearer tokens reach the subgraphs unchecked")
 	}
@@ -223,6 +231,8 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 		jwksClient: &http.Client{Timeout: 5 * time.Second},
 		stopEngine: stop,
 		wsConns:    map[net.Conn]struct{}{},
+		wsClients:  map[string]int{},
+		proxies:    trusted,
 		ints:       ints,
 	}, nil
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -13,11 +14,22 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription"
 	"github.com/wundergraph/graphql-go-tools/execution/subscription/websocket"
 
 	"github.com/onlinemart/mart/internal/auth"
 )
+
+// closeTryAgainLater is the websocket close code (RFC 6455's registry) of a
+// connection refused for now.
+const closeTryAgainLater ws.StatusCode = 1013
+
+var refusedConnections = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "mart_router_refused_websockets_total",
+	Help: "Websocket connections closed at once (1013) because their client address had as many open as allowed.",
+})
 
 func isWebsocketUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
@@ -40,18 +52,36 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request, princip
 	_ = raw.SetDeadline(time.Time{})
 	conn := eofConn{raw}
 
+	addr := rt.proxies.clientAddr(r)
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
 		_ = conn.Close()
 		return
 	}
+	if limit := rt.opts.WSMaxConns; limit > 0 && rt.wsClients[addr] >= limit {
+		rt.mu.Unlock()
+		// Accepted to be refused: a browser sees a close code and reason,
+		// never the status of a failed upgrade.
+		refusedConnections.Inc()
+		_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(closeTryAgainLater, fmt.Sprintf("too many connections from %s: at most %d at once", addr, limit))))
+		// Until the client answers the close: closing on its unread
+		// connection_init would reset the connection, close frame and all.
+		_ = conn.SetReadDeadline(time.Now().Add(tooBigLinger))
+		_, _ = io.Copy(io.Discard, conn)
+		_ = conn.Close()
+		return
+	}
 	rt.wsConns[conn] = struct{}{}
+	rt.wsClients[addr]++
 	rt.wsDone.Add(1)
 	rt.mu.Unlock()
 	defer func() {
 		rt.mu.Lock()
 		delete(rt.wsConns, conn)
+		if rt.wsClients[addr]--; rt.wsClients[addr] <= 0 {
+			delete(rt.wsClients, addr)
+		}
 		rt.mu.Unlock()
 		rt.wsDone.Done()
 	}()

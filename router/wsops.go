@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -70,6 +71,15 @@ func (o *wsOperations) StartOperation(ctx context.Context, id string, payload []
 		o.mu.Unlock()
 		events.Emit(subscription.EventTypeOnDuplicatedSubscriberID, id, nil, subscription.ErrSubscriberIDAlreadyExists)
 		return subscription.ErrSubscriberIDAlreadyExists
+	}
+	if limit := o.rt.opts.WSMaxOperations; limit > 0 && len(o.running) >= limit {
+		o.mu.Unlock()
+		// This operation fails; the connection and its others go on.
+		events.Emit(subscription.EventTypeOnError, id, nil, graphqlerrors.RequestErrors{{
+			Message:    fmt.Sprintf("this connection already runs %d operations, the maximum: complete one before starting another", limit),
+			Extensions: &graphqlerrors.Extensions{Code: codeTooManyOperations},
+		}})
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	o.running[id] = cancel
