@@ -60,14 +60,15 @@ generate-check: generate ## fail when committed generated code is stale
 compose: ## write schema/supergraph.graphql from supergraph.yaml
 	$(GO) run ./cmd/mart compose
 
-# Contract checks (tools/contracts.sh): composition, breaking supergraph
-# changes against HEAD~1, buf lint and buf breaking (WIRE_JSON) of proto/
-# against HEAD~1; then the checks' own tests on tools/testdata. Needs Node
-# (npm ci of tools/package-lock.json) and builds buf from tools/go.mod; `make
-# test` needs neither.
+# Contract checks (tools/contracts.sh): composition and buf lint of HEAD;
+# breaking supergraph changes and buf breaking (WIRE_JSON) of proto/ in every
+# commit after the baseline in tools/contracts-baseline, each against its
+# first parent (BASE=<commit> overrides the baseline); then the checks' own
+# tests on tools/testdata. Needs Node (npm ci of tools/package-lock.json) and
+# builds buf from tools/go.mod; `make test` needs neither.
 CONTRACTS_TEST := node --test tools/test/
 
-contracts: tools ## contract checks: composition, breaking GraphQL and protobuf changes vs HEAD~1
+contracts: tools ## contract checks: composition, breaking GraphQL/protobuf changes in each commit since tools/contracts-baseline
 	tools/contracts.sh
 	$(CONTRACTS_TEST)
 
