@@ -93,7 +93,7 @@ scale-test: ## replicas under load: kills, relay failovers, the books (~4 min; i
 FUZZTIME ?= 20s
 FUZZ_TARGETS := internal/events:FuzzDecode internal/events:FuzzDecodeHeaders \
   internal/page:FuzzDecode internal/page:FuzzParse internal/auth:FuzzVerify \
-  router:FuzzReadRequest router:FuzzServeHTTP \
+  router:FuzzReadRequest router:FuzzServeHTTP router:FuzzMeasureOperation \
   subgraphs/product/core:FuzzCreateInput subgraphs/product/core:FuzzUpdateInput subgraphs/product/core:FuzzFilter \
   subgraphs/order/core:FuzzPlaceInput subgraphs/order/core:FuzzOrderIDInput \
   subgraphs/user/core:FuzzRegisterInput subgraphs/user/core:FuzzUpdateProfileInput \
