@@ -145,7 +145,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(log)
 	log.Info("starting mart", "version", versionString(), "targets", strings.Join(cfg.Targets, ","))
 	if cfg.PprofAddr != "" {
-		addr, err := servePprof(ctx, cfg.PprofAddr)
+		addr, err := servePprof(ctx, cfg.PprofAddr, cfg.HTTP)
 		if err != nil {
 			return fmt.Errorf("MART_PPROF_ADDR: %w", err)
 		}
@@ -168,7 +168,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // servePprof serves Go's profiler on addr until ctx ends, so that a running
 // process can be measured (the benchmarks profile the router this way).
 // It is off unless asked for: profiles reveal internals and cost CPU.
-func servePprof(ctx context.Context, addr string) (net.Addr, error) {
+// It has the timeouts of every server (MART_HTTP_…): a profile or trace
+// takes its seconds parameter to answer, so ask for less than
+// MART_HTTP_WRITE_TIMEOUT (45s by default; net/http/pprof says so when not).
+func servePprof(ctx context.Context, addr string, t config.HTTP) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -179,7 +182,8 @@ func servePprof(ctx context.Context, addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.ReadHeaderTimeout, ReadTimeout: t.ReadTimeout,
+		WriteTimeout: t.WriteTimeout, IdleTimeout: t.IdleTimeout}
 	go srv.Serve(l)
 	context.AfterFunc(ctx, func() { srv.Close() })
 	return l.Addr(), nil

@@ -179,7 +179,7 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 	mux.Handle("/graphql", rt)
 	mux.Handle("GET /.well-known/jwks.json", rt)
 	mux.Handle("/", rt) // the playground at GET / (404 when MART_PLAYGROUND is off) and JSON 404s
-	srv := &httpserver.Server{Name: "router", Addr: cfg.Router.Addr, Handler: mux, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log}
+	srv := &httpserver.Server{Name: "router", Addr: cfg.Router.Addr, Handler: mux, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout}
 	addr, err := srv.Listen()
 	if err != nil {
 		return err

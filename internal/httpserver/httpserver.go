@@ -37,10 +37,25 @@ type Server struct {
 	Ready           map[string]Check
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// Timeouts of every connection; zero means the Default… value. A
+	// connection hijacked by a handler (a websocket) is exempt from them
+	// once hijacked.
+	ReadHeaderTimeout time.Duration // to read a request's headers
+	ReadTimeout       time.Duration // to read a whole request, body included
+	WriteTimeout      time.Duration // from a request's headers to the end of its response
+	IdleTimeout       time.Duration // for a keep-alive connection to send its next request
 
 	mu       sync.Mutex
 	listener net.Listener
 }
+
+// Defaults of the timeouts, as in config (MART_HTTP_…).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 45 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
 
 // Listen binds the address; Serve then serves on it. Splitting the two lets
 // callers learn the real port of ":0" before serving.
@@ -80,7 +95,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           Middleware(s.Name, s.Logger, mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(s.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(s.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
@@ -101,6 +119,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	<-errc
 	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -220,12 +245,18 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-// Hijack hands the connection over for websocket upgrades.
+// Hijack hands the connection over for websocket upgrades. The server's
+// read and write deadlines were set for the upgrade request: they are
+// cleared, so the connection lives as long as its new protocol wants.
 func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h, ok := r.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, errors.New("response writer cannot hijack")
 	}
 	r.code = http.StatusSwitchingProtocols
-	return h.Hijack()
+	conn, rw, err := h.Hijack()
+	if err == nil {
+		_ = conn.SetDeadline(time.Time{})
+	}
+	return conn, rw, err
 }

@@ -133,6 +133,8 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 	srv := &httpserver.Server{
 		Name: spec.Name, Addr: sc.Addr, Handler: mux, ShutdownTimeout: o.Config.ShutdownTimeout, Logger: log,
+		ReadHeaderTimeout: o.Config.HTTP.ReadHeaderTimeout, ReadTimeout: o.Config.HTTP.ReadTimeout,
+		WriteTimeout: o.Config.HTTP.WriteTimeout, IdleTimeout: o.Config.HTTP.IdleTimeout,
 		Ready: map[string]httpserver.Check{
 			"postgres": func(ctx context.Context) error { return db.PingContext(ctx) },
 			"kafka":    func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
