@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/httpserver"
 )
 
 func load(env map[string]string) (*config.Config, error) {
@@ -80,5 +82,41 @@ func TestPlaygroundAndIntrospectionSwitches(t *testing.T) {
 	}
 	if _, err := load(map[string]string{"MART_PLAYGROUND": "maybe"}); err == nil || !strings.Contains(err.Error(), "MART_PLAYGROUND") {
 		t.Errorf("bad value: %v", err)
+	}
+}
+
+// Every server's timeouts and the subgraphs' limits have working defaults,
+// the same as httpserver's and gqlserver's own, and can be changed.
+func TestHTTPTimeoutsAndSubgraphLimits(t *testing.T) {
+	c, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config.HTTP{ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout, ReadTimeout: httpserver.DefaultReadTimeout,
+		WriteTimeout: httpserver.DefaultWriteTimeout, IdleTimeout: httpserver.DefaultIdleTimeout}); c.HTTP != want {
+		t.Errorf("HTTP defaults %+v, want %+v", c.HTTP, want)
+	}
+	if c.HTTP.WriteTimeout <= c.Router.RequestTimeout {
+		t.Errorf("write timeout %v must exceed the router's request timeout %v, or a slow answer is cut instead of answered 504", c.HTTP.WriteTimeout, c.Router.RequestTimeout)
+	}
+	if want := (config.Subgraph{MaxBodyBytes: gqlserver.DefaultMaxBodyBytes, MaxTokens: gqlserver.DefaultMaxTokens}); c.Subgraph != want {
+		t.Errorf("subgraph defaults %+v, want %+v", c.Subgraph, want)
+	}
+	c, err = load(map[string]string{"MART_HTTP_READ_HEADER_TIMEOUT": "1s", "MART_HTTP_READ_TIMEOUT": "2s", "MART_HTTP_WRITE_TIMEOUT": "3s",
+		"MART_HTTP_IDLE_TIMEOUT": "4s", "MART_SUBGRAPH_MAX_BODY_BYTES": "1024", "MART_SUBGRAPH_MAX_TOKENS": "500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config.HTTP{ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second}); c.HTTP != want {
+		t.Errorf("HTTP overrides %+v, want %+v", c.HTTP, want)
+	}
+	if want := (config.Subgraph{MaxBodyBytes: 1024, MaxTokens: 500}); c.Subgraph != want {
+		t.Errorf("subgraph overrides %+v, want %+v", c.Subgraph, want)
+	}
+	_, err = load(map[string]string{"MART_HTTP_READ_TIMEOUT": "0s", "MART_HTTP_IDLE_TIMEOUT": "never", "MART_SUBGRAPH_MAX_BODY_BYTES": "0", "MART_SUBGRAPH_MAX_TOKENS": "-1"})
+	for _, name := range []string{"MART_HTTP_READ_TIMEOUT", "MART_HTTP_IDLE_TIMEOUT", "MART_SUBGRAPH_MAX_BODY_BYTES", "MART_SUBGRAPH_MAX_TOKENS"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error %v does not name %s", err, name)
+		}
 	}
 }

@@ -6,9 +6,11 @@
 package gqlserver
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -41,10 +43,17 @@ type Options struct {
 	Access auth.Rules
 	// KeepAlive is the websocket ping interval; zero means 15s.
 	KeepAlive time.Duration
+	// MaxBodyBytes bounds a request body: a larger one is refused with 413
+	// PAYLOAD_TOO_LARGE. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxTokens bounds the lexical tokens of a document (GRAPHQL_PARSE_FAILED
+	// past it), and so the fields of one once its fragments are expanded
+	// (QUERY_LIMIT_EXCEEDED). Zero means DefaultMaxTokens.
+	MaxTokens int
 }
 
 // New returns the handler for one subgraph's executable schema.
-func New(es graphql.ExecutableSchema, o Options) *handler.Server {
+func New(es graphql.ExecutableSchema, o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -53,6 +62,12 @@ func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 	}
 	if o.KeepAlive == 0 {
 		o.KeepAlive = 15 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
 	}
 	srv := handler.New(es)
 	srv.AddTransport(transport.Websocket{
@@ -65,7 +80,10 @@ func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	cache := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(cache)
+	srv.SetParserTokenLimit(o.MaxTokens)
+	srv.Use(shapeLimit{maxTokens: o.MaxTokens, cache: cache})
 	// The router and the playground need introspection and _service{sdl}.
 	srv.Use(extension.Introspection{})
 	srv.AroundFields(guard(o.Access))
@@ -75,7 +93,7 @@ func New(es graphql.ExecutableSchema, o Options) *handler.Server {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "request_id", httpserver.RequestID(ctx), "stack", string(debug.Stack()))
 		return gqlerr.New(gqlerr.Internal, "internal error")
 	})
-	return srv
+	return limitBody(o.MaxBodyBytes, srv)
 }
 
 var operations = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -210,5 +228,24 @@ func (transportWSOnly) Accept(w http.ResponseWriter, r *http.Request, o transpor
 		return nil, errors.New("client did not offer graphql-transport-ws")
 	}
 	o.Subprotocols = []string{transportWS}
-	return transport.CoderWebsocketImplementation{}.Accept(w, r, o)
+	return transport.CoderWebsocketImplementation{}.Accept(clearDeadlines{w}, r, o)
+}
+
+// clearDeadlines clears the read and write deadlines the HTTP server set
+// for the upgrade request on the connection coder/websocket hijacks: a
+// subscription lives as long as it runs, not as long as
+// MART_HTTP_READ_TIMEOUT or MART_HTTP_WRITE_TIMEOUT allow a request.
+// coder/websocket leaves them as they are, and http.Hijacker lets a server
+// hand the connection over with them set (net/http of Go 1.26 happens to
+// clear them; this does not count on it).
+type clearDeadlines struct{ http.ResponseWriter }
+
+func (c clearDeadlines) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c clearDeadlines) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(c.ResponseWriter).Hijack()
+	if err == nil {
+		_ = conn.SetDeadline(time.Time{})
+	}
+	return conn, rw, err
 }

@@ -127,7 +127,8 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", auth.Middleware(verifier, log,
-		gqlserver.New(parts.Schema, gqlserver.Options{Name: spec.Name, Logger: log, Access: parts.Access})))
+		gqlserver.New(parts.Schema, gqlserver.Options{Name: spec.Name, Logger: log, Access: parts.Access,
+			MaxBodyBytes: o.Config.Subgraph.MaxBodyBytes, MaxTokens: o.Config.Subgraph.MaxTokens})))
 	for pattern, h := range parts.Routes {
 		mux.Handle(pattern, h)
 	}
