@@ -36,11 +36,12 @@ bench: ## run every benchmark (~20 min) and write docs/benchmarks.md
 	$(BENCH) -bench 'Gateways' || failed=1; \
 	$(BENCH) -bench 'Fanout' -benchtime=1x || failed=1; \
 	$(BENCH) -bench 'ProductsStockSQL' -benchtime=2s || failed=1; \
+	$(BENCH) -bench 'Attacks' -benchtime=1x || failed=1; \
 	$(GO) run ./bench/report -results $(BENCH_RESULTS) -out docs/benchmarks.md && exit $$failed
 
 bench-quick: ## a short run of the benchmarks (~2 min; prints the tables, writes no docs)
 	rm -rf $(BENCH_RESULTS)-quick
-	MART_BENCH_RESULTS=$(BENCH_RESULTS)-quick $(BENCH) -short -bench 'Saga|Fanout|Gateways' -benchtime=100x
+	MART_BENCH_RESULTS=$(BENCH_RESULTS)-quick $(BENCH) -short -bench 'Saga|Fanout|Gateways|Attacks' -benchtime=100x
 	$(GO) run ./bench/report -results $(BENCH_RESULTS)-quick
 
 check: lint generate-check playground-check contracts helm-check test ## vet, format, generated code current, contracts, tests
@@ -93,7 +94,7 @@ scale-test: ## replicas under load: kills, relay failovers, the books (~4 min; i
 FUZZTIME ?= 20s
 FUZZ_TARGETS := internal/events:FuzzDecode internal/events:FuzzDecodeHeaders \
   internal/page:FuzzDecode internal/page:FuzzParse internal/auth:FuzzVerify \
-  router:FuzzReadRequest router:FuzzServeHTTP router:FuzzMeasureOperation \
+  router:FuzzReadRequest router:FuzzServeHTTP router:FuzzMeasureOperation internal/gqlserver:FuzzServeHTTP \
   subgraphs/product/core:FuzzCreateInput subgraphs/product/core:FuzzUpdateInput subgraphs/product/core:FuzzFilter \
   subgraphs/order/core:FuzzPlaceInput subgraphs/order/core:FuzzOrderIDInput \
   subgraphs/user/core:FuzzRegisterInput subgraphs/user/core:FuzzUpdateProfileInput \
