@@ -184,3 +184,47 @@ func TestBudgetsRefuseBeforePlanning(t *testing.T) {
 		t.Fatalf("executions %d after one query, want 1", n)
 	}
 }
+
+// introspectionQuery is the query GraphiQL sends to load the schema
+// (graphql-js's getIntrospectionQuery with every option on).
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL isOneOf
+  fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}`
+
+// The default budgets admit the largest document a client of ours sends.
+func TestDefaultsAdmitIntrospection(t *testing.T) {
+	opts := Options{}
+	opts.setDefaults()
+	doc, report := astparser.ParseGraphqlDocumentString(introspectionQuery)
+	if report.HasErrors() {
+		t.Fatal(report.Error())
+	}
+	got, _ := measureOperation(&doc, "")
+	if msg, _ := opts.checkLimits(got); msg != "" {
+		t.Fatalf("%+v: %s", got, msg)
+	}
+	if n := countTokens(introspectionQuery); n > opts.MaxTokens {
+		t.Fatalf("%d tokens", n)
+	}
+	t.Logf("GraphiQL's introspection: %+v, %d tokens", got, countTokens(introspectionQuery))
+}
