@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/systemtest"
 )
 
@@ -94,7 +95,9 @@ func runAttacks(b *testing.B) {
 
 	// 200 websockets from one address: 100 served, the rest closed 1013.
 	start = time.Now()
-	acked, later := connectionFlood(b, wsURL, 200, func() { worst = worst.max(sampleRouter(b, base, pid, productPort)) })
+	floodCtx, cancelFlood := context.WithTimeout(context.Background(), time.Minute)
+	acked, later := gqltest.FloodConnections(floodCtx, router.URL, 200, func() { worst = worst.max(sampleRouter(b, base, pid, productPort)) })
+	cancelFlood()
 	rows = append(rows, []string{"200 websockets from one address", fmt.Sprintf("%d served, %d closed 1013", acked, later), "", ms(time.Since(start))})
 
 	// 50 slow bodies and 200 idle keep-alives: cut by the server's timeouts.
@@ -246,47 +249,6 @@ func subscribeFlood(b *testing.B, wsURL string, n int, sample func()) (running, 
 			return n - refused, refused
 		}
 	}
-}
-
-// connectionFlood opens n websockets at once and holds those served until
-// all are counted.
-func connectionFlood(b *testing.B, wsURL string, n int, sample func()) (acked, tryLater int) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	var all, counted sync.WaitGroup
-	release := make(chan struct{})
-	counted.Add(n)
-	for range n {
-		all.Go(func() {
-			c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-			if err != nil {
-				counted.Done()
-				return
-			}
-			defer c.CloseNow()
-			var m frame
-			err = wsjson.Write(ctx, c, frame{Type: "connection_init"})
-			if err == nil {
-				err = wsjson.Read(ctx, c, &m)
-			}
-			mu.Lock()
-			switch {
-			case err == nil && m.Type == "connection_ack":
-				acked++
-			case websocket.CloseStatus(err) == 1013:
-				tryLater++
-			}
-			mu.Unlock()
-			counted.Done()
-			<-release
-		})
-	}
-	counted.Wait()
-	sample()
-	close(release)
-	all.Wait()
-	return acked, tryLater
 }
 
 // held are connections the benchmark kept open until the server closed

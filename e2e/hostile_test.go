@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/systemtest"
@@ -373,17 +373,7 @@ func TestHostileRequestsThroughRouter(t *testing.T) {
 	t.Run("login abuse", func(t *testing.T) { loginAbuse(t, sys) })
 
 	// The system is healthy and nothing was written.
-	for name, url := range allEndpoints(sys) {
-		resp, err := http.Get(strings.TrimSuffix(url, "/graphql") + "/readyz")
-		if err != nil {
-			t.Errorf("%s /readyz: %v", name, err)
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("%s /readyz: %d", name, resp.StatusCode)
-		}
-	}
+	ready(t, sys)
 	if after := writes(t, sys); after != before {
 		t.Errorf("hostile requests wrote: before %+v, after %+v", before, after)
 	}
@@ -579,35 +569,7 @@ func hostileWebsockets(t *testing.T, sys *systemtest.System, product string) {
 		// with 1013 (try again later); all are held open until counted.
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		var wg, counted sync.WaitGroup
-		var mu sync.Mutex
-		acked, tryLater := 0, 0
-		release := make(chan struct{})
-		counted.Add(200)
-		for range 200 {
-			wg.Go(func() {
-				conn, _, err := dialWS(ctx, sys.RouterURL, nil)
-				if err != nil {
-					counted.Done()
-					return
-				}
-				defer conn.CloseNow()
-				err = initWS(ctx, conn)
-				mu.Lock()
-				switch {
-				case err == nil:
-					acked++
-				case websocket.CloseStatus(err) == 1013:
-					tryLater++
-				}
-				mu.Unlock()
-				counted.Done()
-				<-release
-			})
-		}
-		counted.Wait()
-		close(release)
-		wg.Wait()
+		acked, tryLater := gqltest.FloodConnections(ctx, sys.RouterURL, 200, nil)
 		// A connection of an earlier subtest may still be closing.
 		if acked > 100 || acked < 90 || acked+tryLater != 200 {
 			t.Errorf("%d of 200 connections acknowledged, %d closed with 1013; want 100 (at least 90) and the rest", acked, tryLater)

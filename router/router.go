@@ -84,41 +84,27 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.MaxDepth == 0 {
-		o.MaxDepth = DefaultMaxDepth
-	}
-	if o.MaxAliases == 0 {
-		o.MaxAliases = DefaultMaxAliases
-	}
-	if o.MaxRootFields == 0 {
-		o.MaxRootFields = DefaultMaxRootFields
-	}
-	if o.MaxTokens == 0 {
-		o.MaxTokens = DefaultMaxTokens
-	}
-	if o.MaxFields == 0 {
-		o.MaxFields = DefaultMaxFields
-	}
-	if o.MaxDuplicates == 0 {
-		o.MaxDuplicates = DefaultMaxDuplicates
-	}
-	if o.WSMaxOperations == 0 {
-		o.WSMaxOperations = DefaultWSMaxOperations
-	}
-	if o.WSMaxConns == 0 {
-		o.WSMaxConns = DefaultWSMaxConns
-	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = DefaultRequestTimeout
-	}
-	if o.SubgraphConns == 0 {
-		o.SubgraphConns = DefaultSubgraphConns
-	}
+	orDefault(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	orDefault(&o.MaxDepth, DefaultMaxDepth)
+	orDefault(&o.MaxAliases, DefaultMaxAliases)
+	orDefault(&o.MaxRootFields, DefaultMaxRootFields)
+	orDefault(&o.MaxTokens, DefaultMaxTokens)
+	orDefault(&o.MaxFields, DefaultMaxFields)
+	orDefault(&o.MaxDuplicates, DefaultMaxDuplicates)
+	orDefault(&o.WSMaxOperations, DefaultWSMaxOperations)
+	orDefault(&o.WSMaxConns, DefaultWSMaxConns)
+	orDefault(&o.SubgraphConns, DefaultSubgraphConns)
+	orDefault(&o.RequestTimeout, DefaultRequestTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// orDefault sets a zero option to its default.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 
