@@ -61,9 +61,9 @@ func runAttacks(b *testing.B) {
 	worst := before
 
 	docs := []struct{ name, query, code string }{
-		{"fragment doubling, 16 levels (703 B)", doublingQuery(16), "QUERY_LIMIT_EXCEEDED"},
-		{"fragment doubling, 22 levels", doublingQuery(22), "QUERY_LIMIT_EXCEEDED"},
-		{"fragment doubling, 30 levels", doublingQuery(30), "QUERY_LIMIT_EXCEEDED"},
+		{"fragment doubling, 16 levels (703 B)", gqltest.DoublingFragments(16), "QUERY_LIMIT_EXCEEDED"},
+		{"fragment doubling, 22 levels", gqltest.DoublingFragments(22), "QUERY_LIMIT_EXCEEDED"},
+		{"fragment doubling, 30 levels", gqltest.DoublingFragments(30), "QUERY_LIMIT_EXCEEDED"},
 		{"80,000 duplicate fields (560 KB)", `{ products(first: 1) { edges { ` + strings.Repeat("cursor ", 80_000) + `} } }`, "QUERY_LIMIT_EXCEEDED"},
 		{"1,000 duplicate fields through a fragment", `{ products(first: 1) { edges { ...E ...E } } } fragment E on ProductEdge { ` + strings.Repeat("cursor ", 500) + `}`, "QUERY_LIMIT_EXCEEDED"},
 		{"cyclic fragments", `{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }`, "GRAPHQL_VALIDATION_FAILED"},
@@ -134,17 +134,6 @@ func runAttacks(b *testing.B) {
 		Notes: fmt.Sprintf("The router: before the attacks %s; at the worst moment %s; %s after they ended %s. Peak RSS of the run %.0f MiB.",
 			before, worst, settleWord(settled), after, mib(router.PeakRSS())),
 	})
-}
-
-// doublingQuery is the review's bomb: each fragment spreads the next twice.
-func doublingQuery(levels int) string {
-	var q strings.Builder
-	q.WriteString(`{ products(first: 1) { edges { ...F0 } } }`)
-	for i := range levels {
-		fmt.Fprintf(&q, " fragment F%d on ProductEdge { ...F%d ...F%d }", i, i+1, i+1)
-	}
-	fmt.Fprintf(&q, " fragment F%d on ProductEdge { cursor }", levels)
-	return q.String()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }

@@ -58,18 +58,6 @@ func raw(s string) func() io.Reader { return func() io.Reader { return strings.N
 // chunked hides the length of r, so the router must stop reading itself.
 type chunked struct{ io.Reader }
 
-// doublingFragments spreads each fragment's successor twice: 2^levels
-// fields once expanded, from a document under 1 KB at 22 levels.
-func doublingFragments(levels int) string {
-	var q strings.Builder
-	q.WriteString(`{ products(first: 1) { edges { ...F0 } } }`)
-	for i := range levels {
-		fmt.Fprintf(&q, " fragment F%d on ProductEdge { ...F%d ...F%d }", i, i+1, i+1)
-	}
-	fmt.Fprintf(&q, " fragment F%d on ProductEdge { cursor }", levels)
-	return q.String()
-}
-
 func hostileCases(product, customerID string) []hostileCase {
 	nested := "__typename"
 	for range 100 {
@@ -174,9 +162,9 @@ func hostileCases(product, customerID string) []hostileCase {
 		{name: "fragment bomb (2^30 spreads)", body: gql(bomb.String(), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED"},
 		// The review's bomb: each fragment spreads the next twice, no
 		// aliases, depth 2; at 22 levels the engine grew past 3 GiB.
-		{name: "fragment doubling, 16 levels", body: gql(doublingFragments(16), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "65538 fields once its fragments are expanded"},
-		{name: "fragment doubling, 22 levels", body: gql(doublingFragments(22), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "4194306 fields once its fragments are expanded"},
-		{name: "fragment doubling, 30 levels", body: gql(doublingFragments(30), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "1073741826 fields once its fragments are expanded"},
+		{name: "fragment doubling, 16 levels", body: gql(gqltest.DoublingFragments(16), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "65538 fields once its fragments are expanded"},
+		{name: "fragment doubling, 22 levels", body: gql(gqltest.DoublingFragments(22), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "4194306 fields once its fragments are expanded"},
+		{name: "fragment doubling, 30 levels", body: gql(gqltest.DoublingFragments(30), nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "1073741826 fields once its fragments are expanded"},
 		// Quadratic in the engine (80k: 28 s of CPU); here refused by its size in tokens.
 		{name: "80,000 duplicate fields", body: gql(`{ products(first: 1) { edges { `+strings.Repeat("cursor ", 80_000)+`} } }`, nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "tokens, more than the maximum of 15000"},
 		{name: "1,000 duplicate fields through fragments", body: gql(`{ products(first: 1) { edges { ...E ...E } } } fragment E on ProductEdge { `+strings.Repeat("cursor ", 500)+`}`, nil), status: 400, code: "QUERY_LIMIT_EXCEEDED", message: "999 duplicate fields"},
