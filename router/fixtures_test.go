@@ -22,6 +22,7 @@ import (
 // and record what they received.
 
 type upstreamRequest struct {
+	Remote    string // the router's end of the connection
 	Header    http.Header
 	Query     string
 	Variables map[string]json.RawMessage
@@ -71,7 +72,7 @@ func newFixtureSubgraph(t *testing.T, resolve resolverFunc, subscribe func(ctx c
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		req := upstreamRequest{Header: r.Header.Clone(), Query: body.Query, Variables: body.Variables}
+		req := upstreamRequest{Remote: r.RemoteAddr, Header: r.Header.Clone(), Query: body.Query, Variables: body.Variables}
 		f.mu.Lock()
 		f.requests = append(f.requests, req)
 		f.mu.Unlock()

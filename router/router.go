@@ -66,7 +66,12 @@ type Options struct {
 	// rest wait in the router. Negative: no cap. Subscriptions' websockets
 	// are not counted.
 	SubgraphConns int
-	Logger        *slog.Logger
+	// SubgraphIdleTimeout is how long the subgraphs keep an idle
+	// connection (MART_HTTP_IDLE_TIMEOUT): the router drops its own idle
+	// connections in half that time, so that it never sends a request on
+	// one a subgraph is closing (a POST is not retried). Zero: 120s.
+	SubgraphIdleTimeout time.Duration
+	Logger              *slog.Logger
 
 	// Verifier checks every bearer token before planning. Nil forwards
 	// tokens unchecked: only for tests of unrelated behaviour.
@@ -95,6 +100,7 @@ func (o *Options) setDefaults() {
 	orDefault(&o.WSMaxConns, DefaultWSMaxConns)
 	orDefault(&o.SubgraphConns, DefaultSubgraphConns)
 	orDefault(&o.RequestTimeout, DefaultRequestTimeout)
+	orDefault(&o.SubgraphIdleTimeout, 120*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -161,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	}
 
 	engineCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	client := upstreamClient(opts.SubgraphConns, opts.RequestTimeout)
+	client := upstreamClient(opts.SubgraphConns, opts.RequestTimeout, opts.SubgraphIdleTimeout/2)
 	engineLog := engineLogger(opts.Logger)
 	factory := engine.NewFederationEngineConfigFactory(engineCtx, nil,
 		engine.WithFederationHttpClient(client),
@@ -296,14 +302,14 @@ func prepareDataSources(rc *nodev1.RouterConfig) error {
 // queues in the router instead of landing on a subgraph all at once.
 // Websocket upgrades use a transport of their own: an upgraded connection
 // stays counted until it closes and would starve requests of the limit.
-func upstreamClient(maxConns int, timeout time.Duration) *http.Client {
+func upstreamClient(maxConns int, timeout, idle time.Duration) *http.Client {
 	transport := func(maxConns int) *http.Transport {
 		return &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 64,
 			MaxConnsPerHost:     max(maxConns, 0),
-			IdleConnTimeout:     90 * time.Second,
+			IdleConnTimeout:     min(idle, 90*time.Second),
 			ForceAttemptHTTP2:   false, // websocket upgrades need HTTP/1.1
 		}
 	}

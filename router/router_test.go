@@ -515,3 +515,29 @@ func TestSharedQuerySurvivesTheFirstCallerLeaving(t *testing.T) {
 		t.Errorf("the subgraph was asked %d more times", n)
 	}
 }
+
+// The router lets an idle connection to a subgraph go in half the
+// subgraphs' idle timeout, before the subgraph closes it: a POST sent on a
+// connection the server is closing fails and is not retried.
+func TestIdleSubgraphConnectionsDroppedBeforeTheSubgraphDropsThem(t *testing.T) {
+	g := startGraph(t, func(o *Options) { o.SubgraphIdleTimeout = time.Second })
+	query := func() {
+		if res := postQuery(t, g.server, `{ product(id: "p1") { id } }`, nil); res.status != http.StatusOK {
+			t.Fatalf("query: %d %s", res.status, res.body)
+		}
+	}
+	query()
+	query()
+	time.Sleep(700 * time.Millisecond) // past the router's 500ms, within the subgraph's 1s
+	query()
+	reqs := g.products.recorded()
+	if len(reqs) != 3 {
+		t.Fatalf("%d subgraph requests", len(reqs))
+	}
+	if reqs[0].Remote != reqs[1].Remote {
+		t.Errorf("back-to-back requests used two connections: %s, %s", reqs[0].Remote, reqs[1].Remote)
+	}
+	if reqs[2].Remote == reqs[1].Remote {
+		t.Errorf("the connection idle for 700ms was reused (%s): the router keeps idle connections too long", reqs[2].Remote)
+	}
+}

@@ -167,7 +167,7 @@ func runRouter(ctx context.Context, cfg *config.Config, routing map[string]strin
 		MaxAliases: cfg.Router.MaxAliases, MaxRootFields: cfg.Router.MaxRootFields,
 		MaxTokens: cfg.Router.MaxTokens, MaxFields: cfg.Router.MaxFields, MaxDuplicates: cfg.Router.MaxDuplicates,
 		WSMaxOperations: cfg.Router.WSMaxOperations, WSMaxConns: cfg.Router.WSMaxConns, TrustedProxies: cfg.Router.TrustedProxies,
-		RequestTimeout: cfg.Router.RequestTimeout, SubgraphConns: cfg.Router.SubgraphConns, Logger: log.With("component", "router"),
+		RequestTimeout: cfg.Router.RequestTimeout, SubgraphConns: cfg.Router.SubgraphConns, SubgraphIdleTimeout: cfg.HTTP.IdleTimeout, Logger: log.With("component", "router"),
 		Verifier: auth.NewVerifier(jwks, cfg.Auth.Issuer, cfg.Auth.Audience), JWKSURL: jwks,
 		Playground: cfg.Router.Playground, Introspection: cfg.Router.Introspection,
 	})
