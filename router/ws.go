@@ -47,9 +47,6 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request, princip
 		rt.log.DebugContext(r.Context(), "websocket upgrade failed", "error", err)
 		return
 	}
-	// The server's read and write timeouts bound the upgrade request; the
-	// connection that follows lives as long as its subscriptions.
-	_ = raw.SetDeadline(time.Time{})
 	conn := eofConn{raw}
 
 	addr := rt.proxies.clientAddr(r)

@@ -6,11 +6,9 @@
 package gqlserver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -228,24 +226,5 @@ func (transportWSOnly) Accept(w http.ResponseWriter, r *http.Request, o transpor
 		return nil, errors.New("client did not offer graphql-transport-ws")
 	}
 	o.Subprotocols = []string{transportWS}
-	return transport.CoderWebsocketImplementation{}.Accept(clearDeadlines{w}, r, o)
-}
-
-// clearDeadlines clears the read and write deadlines the HTTP server set
-// for the upgrade request on the connection coder/websocket hijacks: a
-// subscription lives as long as it runs, not as long as
-// MART_HTTP_READ_TIMEOUT or MART_HTTP_WRITE_TIMEOUT allow a request.
-// coder/websocket leaves them as they are, and http.Hijacker lets a server
-// hand the connection over with them set (net/http of Go 1.26 happens to
-// clear them; this does not count on it).
-type clearDeadlines struct{ http.ResponseWriter }
-
-func (c clearDeadlines) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-func (c clearDeadlines) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := http.NewResponseController(c.ResponseWriter).Hijack()
-	if err == nil {
-		_ = conn.SetDeadline(time.Time{})
-	}
-	return conn, rw, err
+	return transport.CoderWebsocketImplementation{}.Accept(w, r, o)
 }

@@ -1,13 +1,11 @@
 package gqlserver_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlserver"
 	"github.com/onlinemart/mart/internal/gqltest"
+	"github.com/onlinemart/mart/internal/httpserver"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
@@ -196,57 +195,30 @@ func (tk ticker) Exec(ctx context.Context) graphql.ResponseHandler {
 }
 
 // A subscription lives on after the server's read, write and idle
-// timeouts: they bound the upgrade request, not the websocket after it.
-// net/http (Go 1.26) clears them when a connection is hijacked, but its
-// Hijacker contract allows a server to leave them set ("leaving"): the
-// subscription must survive that too.
+// timeouts, served as every subgraph is (httpserver): they bound the
+// upgrade request, not the websocket after it.
 func TestSubscriptionOutlivesTheServerTimeouts(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	for _, leave := range []bool{false, true} {
-		t.Run(fmt.Sprintf("leaving deadlines %v", leave), func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var h http.Handler = gqlserver.New(ticker{every: 100 * time.Millisecond}, gqlserver.Options{
-				Logger: slog.New(slog.DiscardHandler), Access: auth.Rules{"Subscription.tick": auth.Public}})
-			if leave {
-				h = leavesDeadlines(timeout, h)
-			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, IdleTimeout: timeout}
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
-
-			sub := gqltest.Client{URL: "http://" + l.Addr().String() + "/graphql"}.Subscribe(t, "subscription { tick }", nil)
-			// 15 ticks take 1.5 s, five times the timeouts.
-			for want := 1; want <= 15; want++ {
-				m := sub.Next(10 * time.Second)
-				var data struct{ Tick int }
-				if m.Type != "next" || json.Unmarshal(m.Payload.Data, &data) != nil || data.Tick != want {
-					t.Fatalf("tick %d: got %+v", want, m)
-				}
-			}
-		})
+	srv := &httpserver.Server{Name: "test", Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: time.Second,
+		ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, IdleTimeout: timeout,
+		Handler: gqlserver.New(ticker{every: 100 * time.Millisecond}, gqlserver.Options{
+			Logger: slog.New(slog.DiscardHandler), Access: auth.Rules{"Subscription.tick": auth.Public}})}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
 	}
-}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
 
-// leavesDeadlines serves h as a server would that leaves read and write
-// deadlines on the connections it hands over.
-func leavesDeadlines(d time.Duration, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(deadlineHijacker{w, d}, r)
-	})
-}
-
-type deadlineHijacker struct {
-	http.ResponseWriter
-	d time.Duration
-}
-
-func (h deadlineHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err == nil {
-		_ = conn.SetDeadline(time.Now().Add(h.d))
+	sub := gqltest.Client{URL: "http://" + addr.String() + "/graphql"}.Subscribe(t, "subscription { tick }", nil)
+	// 15 ticks take 1.5 s, five times the timeouts.
+	for want := 1; want <= 15; want++ {
+		m := sub.Next(10 * time.Second)
+		var data struct{ Tick int }
+		if m.Type != "next" || json.Unmarshal(m.Payload.Data, &data) != nil || data.Tick != want {
+			t.Fatalf("tick %d: got %+v", want, m)
+		}
 	}
-	return conn, rw, err
 }

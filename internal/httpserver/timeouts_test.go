@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -129,9 +130,12 @@ func TestNormalRequestsAreServed(t *testing.T) {
 }
 
 // A hijacked connection (a websocket) is the handler's: the server's
-// deadlines, set for the upgrade request, no longer cut it.
+// deadlines, set for the upgrade request, no longer cut it. net/http (Go
+// 1.26) clears them itself when a handler hijacks, but http.Hijacker lets a
+// server hand the connection over with them set: the middleware clears
+// them for every component either way ("leaving deadlines").
 func TestHijackedConnectionIsNotCut(t *testing.T) {
-	addr := startShort(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, rw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			t.Errorf("hijack: %v", err)
@@ -148,22 +152,58 @@ func TestHijackedConnectionIsNotCut(t *testing.T) {
 			rw.WriteString(line)
 			rw.Flush()
 		}
-	}))
-	conn := dial(t, addr)
-	fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-	r := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
+	})
+	servers := map[string]func() string{
+		"httpserver.Server": func() string { return startShort(t, echo) },
+		"leaving deadlines": func() string {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: leavesDeadlines(httpserver.Middleware("test", slog.New(slog.DiscardHandler), echo)),
+				ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			return l.Addr().String()
+		},
 	}
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	// 1.5 s of echoes, five times the timeouts, with pauses longer than
-	// the idle timeout.
-	for i := range 5 {
-		time.Sleep(short + 10*time.Millisecond)
-		fmt.Fprintf(conn, "ping %d\n", i)
-		if line, err := r.ReadString('\n'); err != nil || line != fmt.Sprintf("ping %d\n", i) {
-			t.Fatalf("echo %d after %v: %q %v", i, time.Duration(i+1)*short, line, err)
-		}
+	for name, start := range servers {
+		t.Run(name, func(t *testing.T) {
+			conn := dial(t, start())
+			fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			r := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("upgrade: %v %v", resp, err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			// 1.5 s of echoes, five times the timeouts, with pauses longer
+			// than the idle timeout.
+			for i := range 5 {
+				time.Sleep(short + 10*time.Millisecond)
+				fmt.Fprintf(conn, "ping %d\n", i)
+				if line, err := r.ReadString('\n'); err != nil || line != fmt.Sprintf("ping %d\n", i) {
+					t.Fatalf("echo %d after %v: %q %v", i, time.Duration(i+1)*short, line, err)
+				}
+			}
+		})
 	}
+}
+
+// leavesDeadlines serves h as a server that hands hijacked connections
+// over with a read and write deadline still set.
+func leavesDeadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(deadlineHijacker{w}, r)
+	})
+}
+
+type deadlineHijacker struct{ http.ResponseWriter }
+
+func (h deadlineHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil {
+		_ = conn.SetDeadline(time.Now().Add(short))
+	}
+	return conn, rw, err
 }
