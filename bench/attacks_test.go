@@ -20,8 +20,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
-	"github.com/onlinemart/mart/internal/gqltest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // The router's timeouts in this benchmark: short, so that slow and idle

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/gqltest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // httpClient keeps enough idle connections for every concurrent caller of

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
-	"github.com/onlinemart/mart/internal/clustertest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/clustertest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // The queries of BenchmarkGateways. Each is sent as is (no variables), so

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/clustertest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/clustertest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // A process is a program the benchmark runs beside itself, so that its

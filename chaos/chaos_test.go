@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/clustertest"
 	"github.com/onlinemart/mart/internal/inbox"
-	"github.com/onlinemart/mart/internal/shopper"
+	"github.com/onlinemart/mart/testkit/clustertest"
+	"github.com/onlinemart/mart/testkit/shopper"
 )
 
 // round is the shape of one run.

@@ -14,11 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/onlinemart/mart/internal/clustertest"
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/clustertest"
 )
 
 // The faults, as the figures name them.
@@ -120,7 +120,7 @@ func (in *injector) inject(ctx context.Context, kind string) string {
 		// Services in turn, in a random order each turn, so every one
 		// is killed as often as the others.
 		if len(in.victims) == 0 {
-			in.victims = config.ServiceNames()
+			in.victims = system.ServiceNames()
 			in.rng.Shuffle(len(in.victims), func(i, j int) { in.victims[i], in.victims[j] = in.victims[j], in.victims[i] })
 		}
 		p := in.c.Group(in.victims[0]).Procs[0]
@@ -237,7 +237,7 @@ type dupSummary struct {
 
 func startDuplicator(ctx context.Context, t *testing.T, c *clustertest.Cluster, rng *rand.Rand) *duplicator {
 	var topics []string
-	for _, s := range config.ServiceNames() {
+	for _, s := range system.ServiceNames() {
 		topics = append(topics, events.Topic(s))
 	}
 	cl, err := c.KafkaCluster().NewClient(kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

@@ -8,8 +8,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/router"
+	"github.com/onlinemart/mart/system"
 )
 
 const martImageTarget = "runtime" // the Dockerfile stage every mart container runs
@@ -127,7 +127,7 @@ func dependencyCycle(p *types.Project) []string {
 func TestComposeRunsEveryTargetOfTheImage(t *testing.T) {
 	p := project(t)
 	mart := martServices(t, p)
-	want := append(config.ServiceNames(), "router")
+	want := append(system.ServiceNames(), "router")
 	for _, target := range want {
 		if _, ok := mart[target]; !ok {
 			t.Errorf("no container runs target %s", target)
@@ -161,7 +161,7 @@ func TestComposeRunsEveryTargetOfTheImage(t *testing.T) {
 				t.Errorf("%s: environment variable %s is unknown to internal/config", target, k)
 			}
 		}
-		cfg, err := config.LoadFrom(func(k string) (string, bool) {
+		cfg, err := system.LoadFrom(func(k string) (string, bool) {
 			v, ok := s.Environment[k]
 			if !ok || v == nil {
 				return "", false
@@ -203,7 +203,7 @@ func TestComposeGivesEachSubgraphItsOwnPostgres(t *testing.T) {
 	p := project(t)
 	mart := martServices(t, p)
 	owner := map[string]string{} // postgres service → subgraph
-	for _, svc := range config.Services {
+	for _, svc := range system.Services() {
 		s, ok := mart[svc.Name]
 		if !ok {
 			continue // reported by TestComposeRunsEveryTargetOfTheImage
@@ -285,7 +285,7 @@ func TestComposeWiresKafkaMailAndTokens(t *testing.T) {
 	if kafka.HealthCheck == nil {
 		t.Error("kafka has no healthcheck")
 	}
-	for _, svc := range config.Services {
+	for _, svc := range system.Services() {
 		s, ok := mart[svc.Name]
 		if !ok {
 			continue

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/router"
+	"github.com/onlinemart/mart/system"
 )
 
 // martBinary is where the image keeps mart; compose's healthchecks run it.
@@ -205,7 +205,7 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 			envs[k] = v
 		}
 	}
-	for _, s := range config.Services {
+	for _, s := range system.Services() {
 		k := "MART_" + strings.ToUpper(s.Name) + "_ADDR"
 		if v, ok := envs[k]; ok && v != "0.0.0.0:"+strconv.Itoa(s.Port) {
 			t.Errorf("ENV %s=%s, want 0.0.0.0:%d", k, v, s.Port)
@@ -323,7 +323,7 @@ func TestMartHasTheHealthcheckCommand(t *testing.T) {
 
 func servicePorts() []int {
 	var out []int
-	for _, s := range config.Services {
+	for _, s := range system.Services() {
 		out = append(out, s.Port)
 	}
 	return out

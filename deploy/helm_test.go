@@ -17,7 +17,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/envvar"
+	"github.com/onlinemart/mart/system"
 )
 
 // The Helm chart (deploy/helm/mart) is checked with the helm pinned in
@@ -341,7 +342,7 @@ var chartCases = []chartCase{
 
 func dbSecrets(shared string, own map[string]string) map[string]string {
 	out := map[string]string{}
-	for _, s := range config.ServiceNames() {
+	for _, s := range system.ServiceNames() {
 		out[s] = shared
 		if o, ok := own[s]; ok {
 			out[s] = o
@@ -366,7 +367,13 @@ func targets() []struct {
 		Name string
 		Port int
 	}{{"router", 4000}}
-	return append(out, config.Services...)
+	for _, s := range system.Services() {
+		out = append(out, struct {
+			Name string
+			Port int
+		}{s.Name, s.Port})
+	}
+	return out
 }
 
 func TestHelmLint(t *testing.T) {
@@ -424,7 +431,7 @@ func literal(e envVar) string {
 	return *e.Value
 }
 
-func checkDeployment(t *testing.T, c chartCase, target string, port int, d deployment, known map[string]config.Var) {
+func checkDeployment(t *testing.T, c chartCase, target string, port int, d deployment, known map[string]envvar.Var) {
 	t.Helper()
 	pod := d.Spec.Template.Spec
 	if len(pod.Containers) != 1 {
@@ -543,7 +550,7 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 	}
 
 	if target == "router" {
-		for _, s := range config.Services {
+		for _, s := range system.Services() {
 			v := "MART_" + strings.ToUpper(s.Name) + "_ROUTING_URL"
 			if got, want := literal(env[v]), fmt.Sprintf("http://%s-%s:%d/graphql", c.fullname, s.Name, s.Port); got != want {
 				t.Errorf("router: %s=%q, want %q (the chart's Service)", v, got, want)
@@ -718,8 +725,8 @@ func TestHelmMigrationJob(t *testing.T) {
 				t.Errorf("migrate %s: want limits and a read-only root filesystem", svc)
 			}
 		}
-		if !slices.Equal(migrated, config.ServiceNames()) {
-			t.Errorf("migration Job migrates %q, want %q", migrated, config.ServiceNames())
+		if !slices.Equal(migrated, system.ServiceNames()) {
+			t.Errorf("migration Job migrates %q, want %q", migrated, system.ServiceNames())
 		}
 	})
 }

@@ -19,7 +19,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/envvar"
+	"github.com/onlinemart/mart/system"
 )
 
 // root is the repository root, where the deliverables live.
@@ -112,9 +113,9 @@ func exampleEnv(t *testing.T) map[string]string {
 }
 
 // knownVars is every variable internal/config reads.
-func knownVars() map[string]config.Var {
-	known := map[string]config.Var{}
-	for _, v := range config.Vars() {
+func knownVars() map[string]envvar.Var {
+	known := map[string]envvar.Var{}
+	for _, v := range system.Vars() {
 		known[v.Name] = v
 	}
 	return known

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 const tokenFields = `accessToken refreshToken expiresAt userErrors { field message code }`

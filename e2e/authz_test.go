@@ -20,8 +20,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 
-	"github.com/onlinemart/mart/internal/systemtest"
-	"github.com/onlinemart/mart/internal/testrun"
+	"github.com/onlinemart/mart/testkit/systemtest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The authorization matrix: every Query, Mutation and Subscription field

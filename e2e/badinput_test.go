@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // Bad requests get clear GraphQL errors with a code and a 4xx status, and

@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/systemtest"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // Catalog changes reach Kafka as protobuf events with CloudEvents headers,

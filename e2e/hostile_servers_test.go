@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // serverTimeouts are short, so that the test sees every server cut what

@@ -16,10 +16,10 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // hostileCase is one hostile HTTP request through the router and what it

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onlinemart/mart/internal/systemtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	"github.com/onlinemart/mart/subgraphs/notification/notifytest"
+	"github.com/onlinemart/mart/testkit/systemtest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // Customers hear about their account and orders by email (and SMS when

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // Every component answers health, readiness and metrics, and tags each

@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // chromiumPath finds the browser of the playground test: $MART_CHROMIUM,

@@ -15,8 +15,8 @@ import (
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/systemtest"
-	"github.com/onlinemart/mart/internal/testrun"
+	"github.com/onlinemart/mart/testkit/systemtest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // saga is a running system with helpers to stock products and place and

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // A client follows a product over a websocket through the router

@@ -76,7 +76,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add("PUT", "application/json", []byte(`{"query":"{ a }"}`), "")
 	f.Add("DELETE", "", []byte(nil), ";;;&&&==%zz")
 
-	rt := &Router{opts: Options{MaxBodyBytes: 64 << 10}}
+	rt := &Router{opts: Options{Config: Config{MaxBodyBytes: 64 << 10}}}
 	rt.opts.setDefaults()
 	rt.log = rt.opts.Logger
 	f.Fuzz(func(t *testing.T, method, contentType string, body []byte, rawQuery string) {
@@ -147,7 +147,7 @@ func FuzzServeHTTP(f *testing.F) {
 	rt, err := New(context.Background(), Options{Subgraphs: []Subgraph{
 		{Name: "products", RoutingURL: upstream.URL + "/graphql", SchemaFile: "testdata/products.graphqls"},
 		{Name: "inventory", RoutingURL: upstream.URL + "/graphql", SchemaFile: "testdata/inventory.graphqls"},
-	}, RequestTimeout: 5 * time.Second})
+	}, Config: Config{RequestTimeout: 5 * time.Second}})
 	if err != nil {
 		f.Fatal(err)
 	}

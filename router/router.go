@@ -41,31 +41,8 @@ const (
 // Options configure a Router. Zero values select the defaults above; a
 // negative limit disables that limit.
 type Options struct {
-	Subgraphs     []Subgraph
-	MaxBodyBytes  int64 // bounds a request body and a websocket message
-	MaxDepth      int
-	MaxAliases    int
-	MaxRootFields int
-	// MaxTokens bounds the lexical tokens of a document, counted before it
-	// is parsed; MaxFields the fields of the operation with its fragments
-	// expanded; MaxDuplicates the fields that repeat a sibling's response
-	// name (each costs the engine a comparison with every sibling).
-	MaxTokens     int
-	MaxFields     int
-	MaxDuplicates int
-	// WSMaxOperations bounds the operations running at once on one
-	// websocket; WSMaxConns the websockets open at once from one client
-	// address (see TrustedProxies).
-	WSMaxOperations int
-	WSMaxConns      int
-	// TrustedProxies are the addresses or CIDRs of proxies (Kong) whose
-	// X-Forwarded-For names the client; other peers are the client.
-	TrustedProxies []string
-	RequestTimeout time.Duration
-	// SubgraphConns caps the HTTP requests in flight to one subgraph; the
-	// rest wait in the router. Negative: no cap. Subscriptions' websockets
-	// are not counted.
-	SubgraphConns int
+	Config
+	Subgraphs []Subgraph
 	// SubgraphIdleTimeout is how long the subgraphs keep an idle
 	// connection (MART_HTTP_IDLE_TIMEOUT): the router drops its own idle
 	// connections in half that time, so that it never sends a request on
@@ -79,13 +56,6 @@ type Options struct {
 	// JWKSURL is the user service's key set, republished at
 	// /.well-known/jwks.json; empty answers 404 there.
 	JWKSURL string
-
-	// Playground serves the GraphiQL playground (bundled, works offline) at
-	// GET / and, to browsers asking for HTML, at GET /graphql.
-	Playground bool
-	// Introspection allows __schema and __type queries; off, they are
-	// refused with GRAPHQL_VALIDATION_FAILED (__typename stays allowed).
-	Introspection bool
 }
 
 func (o *Options) setDefaults() {

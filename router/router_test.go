@@ -298,8 +298,8 @@ func TestRequestTimeout(t *testing.T) {
 		return nil
 	}, nil)
 	r, err := New(context.Background(), Options{
-		Subgraphs:      []Subgraph{{Name: "products", RoutingURL: slow.routingURL(), SchemaFile: "testdata/products.graphqls"}},
-		RequestTimeout: 200 * time.Millisecond,
+		Subgraphs: []Subgraph{{Name: "products", RoutingURL: slow.routingURL(), SchemaFile: "testdata/products.graphqls"}},
+		Config:    Config{RequestTimeout: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestRequestTimeoutKeepsDataThatArrived(t *testing.T) {
 			{Name: "products", RoutingURL: products.routingURL(), SchemaFile: "testdata/products.graphqls"},
 			{Name: "inventory", RoutingURL: slowInventory.routingURL(), SchemaFile: "testdata/inventory.graphqls"},
 		},
-		RequestTimeout: 300 * time.Millisecond,
+		Config: Config{RequestTimeout: 300 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -18,14 +18,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/onlinemart/mart/internal/clustertest"
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/shopper"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	usercore "github.com/onlinemart/mart/subgraphs/user/core"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/clustertest"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/shopper"
 )
 
 // The shape of the run.
@@ -155,7 +155,7 @@ func TestReplicas(t *testing.T) {
 	t.Logf("order-1 restarted: 2 members again after %v", f.rebalanceAfterRestart.Round(time.Millisecond))
 
 	// 2. Relay failover in every service: kill the active relay's process.
-	for _, svc := range config.ServiceNames() {
+	for _, svc := range system.ServiceNames() {
 		active := waitActiveRelay(t, c, svc)
 		other := otherReplica(c, svc, active)
 		relays.expectFailover(svc)

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/onlinemart/mart/internal/clustertest"
-	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/clustertest"
 )
 
 // relayWatch samples mart_outbox_relay_active of every replica of every
@@ -33,7 +33,7 @@ func watchRelays(ctx context.Context, c *clustertest.Cluster) *relayWatch {
 		for ctx.Err() == nil {
 			next := time.Now().Add(sample)
 			var wg sync.WaitGroup
-			for _, svc := range config.ServiceNames() {
+			for _, svc := range system.ServiceNames() {
 				wg.Go(func() { w.sample(ctx, c, svc) })
 			}
 			wg.Wait()
@@ -250,7 +250,7 @@ func (f *figures) markdown() string {
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	fmt.Fprintf(&s, "| figure | value |\n|---|---|\n")
 	row := func(k string, v any) { fmt.Fprintf(&s, "| %s | %v |\n", k, v) }
-	row("processes", fmt.Sprintf("%d services × %d replicas + %d routers, haproxy, 1 broker (%d partitions per topic), 1 Postgres", len(config.ServiceNames()), replicas, routers, partitions))
+	row("processes", fmt.Sprintf("%d services × %d replicas + %d routers, haproxy, 1 broker (%d partitions per topic), 1 Postgres", len(system.ServiceNames()), replicas, routers, partitions))
 	row("cluster start", ms(f.started))
 	row("whole test", ms(f.total))
 	row("load", fmt.Sprintf("%d customers for %s", customers, ms(f.load.duration)))

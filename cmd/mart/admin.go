@@ -12,10 +12,10 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/subgraphs/user"
 	"github.com/onlinemart/mart/subgraphs/user/core"
+	"github.com/onlinemart/mart/system"
 )
 
 // adminCommand runs `mart admin create --email E [--name N]`: it makes sure
@@ -36,7 +36,7 @@ func adminCommand(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if strings.TrimSpace(*email) == "" || fs.NArg() > 0 {
 		return errors.New("usage: mart admin create --email EMAIL [--name NAME]")
 	}
-	cfg, err := config.Load()
+	cfg, err := system.Load()
 	if err != nil {
 		return err
 	}
@@ -45,8 +45,9 @@ func adminCommand(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	spec := user.Spec(cfg.User)
 	db, err := postgres.Open(ctx, postgres.Options{
-		ServerURL: cfg.DatabaseURL, Database: cfg.Services[user.Spec.Name].Database, Migrations: user.Spec.Migrations, Logger: log,
+		ServerURL: cfg.Runtime.DatabaseURL, Database: cfg.Services[spec.Name].Database, Migrations: spec.Migrations, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -17,16 +16,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/onlinemart/mart/internal/app"
-	"github.com/onlinemart/mart/internal/config"
+	"github.com/onlinemart/mart/internal/httpserver"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/router"
+	"github.com/onlinemart/mart/system"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -91,7 +89,7 @@ Usage:
 Environment (defaults in brackets):
 `)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, v := range config.Vars() {
+	for _, v := range system.Vars() {
 		def := v.Default
 		if def == "" {
 			def = "unset"
@@ -115,7 +113,7 @@ func versionString() string {
 	return "dev"
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+func newLogger(cfg *system.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelInfo
@@ -134,12 +132,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *targets != "" {
-		os.Setenv("MART_TARGETS", *targets)
-	}
-	cfg, err := config.Load()
+	cfg, err := system.Load()
 	if err != nil {
 		return err
+	}
+	if *targets != "" {
+		if cfg.Targets, err = system.ParseTargets(*targets); err != nil {
+			return fmt.Errorf("--targets: %w", err)
+		}
 	}
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
@@ -151,7 +151,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "Profiler: http://%s/debug/pprof/\n", addr)
 	}
-	return app.Run(ctx, cfg, log, func(component string, addr net.Addr) {
+	return system.Run(ctx, cfg, log, func(component string, addr net.Addr) {
 		if component == "kafka" {
 			fmt.Fprintf(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
 		}
@@ -171,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // It has the timeouts of every server (MART_HTTP_…): a profile or trace
 // takes its seconds parameter to answer, so ask for less than
 // MART_HTTP_WRITE_TIMEOUT (45s by default; net/http/pprof says so when not).
-func servePprof(ctx context.Context, addr string, t config.HTTP) (net.Addr, error) {
+func servePprof(ctx context.Context, addr string, t httpserver.Timeouts) (net.Addr, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -190,22 +190,22 @@ func servePprof(ctx context.Context, addr string, t config.HTTP) (net.Addr, erro
 }
 
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := config.Load()
+	cfg, err := system.Load()
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
 	names := args
 	if len(names) == 0 {
-		names = slices.Sorted(maps.Keys(app.Services))
+		names = system.ServiceNames()
 	}
 	for _, name := range names {
-		spec, ok := app.Services[name]
+		spec, ok := system.Spec(cfg, name)
 		if !ok {
-			return fmt.Errorf("unknown service %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(app.Services)), ", "))
+			return fmt.Errorf("unknown service %q (have %s)", name, strings.Join(system.ServiceNames(), ", "))
 		}
 		db, err := postgres.Open(ctx, postgres.Options{
-			ServerURL: cfg.DatabaseURL, Database: cfg.Services[name].Database, Migrations: spec.Migrations, Logger: log,
+			ServerURL: cfg.Runtime.DatabaseURL, Database: cfg.Services[name].Database, Migrations: spec.Migrations, Logger: log,
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

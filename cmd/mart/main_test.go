@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 func TestHelpListsEveryCommandAndVariable(t *testing.T) {
@@ -32,7 +32,7 @@ func TestHelpListsEveryCommandAndVariable(t *testing.T) {
 			t.Errorf("help lacks %q", want)
 		}
 	}
-	for _, v := range config.Vars() {
+	for _, v := range system.Vars() {
 		if !strings.Contains(out.String(), v.Name) {
 			t.Errorf("help lacks %s", v.Name)
 		}
@@ -147,7 +147,7 @@ func TestServeRunsTheWholeSystem(t *testing.T) {
 	// Inbox entries expire at once, and the pruner runs often.
 	t.Setenv("MART_INBOX_RETENTION", "1ms")
 	t.Setenv("MART_PRUNE_INTERVAL", "100ms")
-	for _, name := range config.ServiceNames() {
+	for _, name := range system.ServiceNames() {
 		up := strings.ToUpper(name)
 		t.Setenv("MART_"+up+"_ADDR", "127.0.0.1:0")
 		t.Setenv("MART_"+up+"_DATABASE", prefix+"_"+name)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,6 +50,42 @@ type Meta struct {
 
 // Topic is the topic a service publishes all its events to.
 func Topic(service string) string { return service + ".events.v1" }
+
+// TopicOf returns the topic events of type typ travel on: the topic of
+// the service that produces them, named by the type's protobuf package
+// (mart.<service>.v1.<Event>).
+func TopicOf(typ string) (string, error) {
+	parts := strings.Split(typ, ".")
+	if len(parts) != 4 || parts[0] != "mart" || parts[2] != "v1" || parts[1] == "" || parts[3] == "" {
+		return "", fmt.Errorf("event type %q is not named mart.<service>.v1.<Event>", typ)
+	}
+	return Topic(parts[1]), nil
+}
+
+// Topics returns the topics the event types of msgs travel on, each once,
+// in the order first met.
+func Topics(msgs []proto.Message) ([]string, error) {
+	var topics []string
+	for _, typ := range Names(msgs) {
+		topic, err := TopicOf(typ)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(topics, topic) {
+			topics = append(topics, topic)
+		}
+	}
+	return topics, nil
+}
+
+// Names returns the event types of msgs (typed nils will do), in order.
+func Names(msgs []proto.Message) []string {
+	names := make([]string, len(msgs))
+	for i, m := range msgs {
+		names[i] = TypeOf(m)
+	}
+	return names
+}
 
 // Source is the ce_source of a service's events.
 func Source(service string) string { return "mart/" + service }

@@ -41,13 +41,7 @@ type Options struct {
 	Access auth.Rules
 	// KeepAlive is the websocket ping interval; zero means 15s.
 	KeepAlive time.Duration
-	// MaxBodyBytes bounds a request body: a larger one is refused with 413
-	// PAYLOAD_TOO_LARGE. Zero means DefaultMaxBodyBytes.
-	MaxBodyBytes int64
-	// MaxTokens bounds the lexical tokens of a document (GRAPHQL_PARSE_FAILED
-	// past it), and so the fields of one once its fragments are expanded
-	// (QUERY_LIMIT_EXCEEDED). Zero means DefaultMaxTokens.
-	MaxTokens int
+	Limits
 }
 
 // New returns the handler for one subgraph's executable schema.

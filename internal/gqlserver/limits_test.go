@@ -18,10 +18,10 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/httpserver"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // productServer serves the product schema without a store, with the
@@ -199,8 +199,8 @@ func (tk ticker) Exec(ctx context.Context) graphql.ResponseHandler {
 // upgrade request, not the websocket after it.
 func TestSubscriptionOutlivesTheServerTimeouts(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	srv := &httpserver.Server{Name: "test", Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: time.Second,
-		ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, IdleTimeout: timeout,
+	srv := &httpserver.Server{Name: "test", Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Timeouts: httpserver.Timeouts{ShutdownTimeout: time.Second,
+		ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, IdleTimeout: timeout},
 		Handler: gqlserver.New(ticker{every: 100 * time.Millisecond}, gqlserver.Options{
 			Logger: slog.New(slog.DiscardHandler), Access: auth.Rules{"Subscription.tick": auth.Public}})}
 	addr, err := srv.Listen()

@@ -31,19 +31,12 @@ type Check func(ctx context.Context) error
 
 // Server is one component's HTTP server.
 type Server struct {
-	Name            string // component name, used in logs and metrics
-	Addr            string
-	Handler         http.Handler // the component's API, mounted at /
-	Ready           map[string]Check
-	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	// Timeouts of every connection; zero means the Default… value. A
-	// connection hijacked by a handler (a websocket) is exempt from them
-	// once hijacked.
-	ReadHeaderTimeout time.Duration // to read a request's headers
-	ReadTimeout       time.Duration // to read a whole request, body included
-	WriteTimeout      time.Duration // from a request's headers to the end of its response
-	IdleTimeout       time.Duration // for a keep-alive connection to send its next request
+	Name    string // component name, used in logs and metrics
+	Addr    string
+	Handler http.Handler // the component's API, mounted at /
+	Ready   map[string]Check
+	Logger  *slog.Logger
+	Timeouts
 
 	mu       sync.Mutex
 	listener net.Listener

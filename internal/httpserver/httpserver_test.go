@@ -32,7 +32,7 @@ func start(t *testing.T, s *httpserver.Server) (base string, stop func() error) 
 // Shutdown lets a request in flight finish, then refuses new ones.
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	entered := make(chan struct{})
-	base, stop := start(t, &httpserver.Server{Name: "test", ShutdownTimeout: 5 * time.Second,
+	base, stop := start(t, &httpserver.Server{Name: "test", Timeouts: httpserver.Timeouts{ShutdownTimeout: 5 * time.Second},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(entered)
 			time.Sleep(300 * time.Millisecond)

@@ -20,8 +20,8 @@ const short = 300 * time.Millisecond
 // startShort serves h with every timeout short and returns its host:port.
 func startShort(t *testing.T, h http.Handler) string {
 	t.Helper()
-	base, stop := start(t, &httpserver.Server{Name: "test", Handler: h, ShutdownTimeout: time.Second,
-		ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short})
+	base, stop := start(t, &httpserver.Server{Name: "test", Handler: h, Timeouts: httpserver.Timeouts{ShutdownTimeout: time.Second,
+		ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}})
 	t.Cleanup(func() { _ = stop() })
 	return strings.TrimPrefix(base, "http://")
 }

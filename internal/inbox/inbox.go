@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -76,6 +77,51 @@ type HandlerFunc[T proto.Message] func(ctx context.Context, tx bun.Tx, meta even
 
 type handler func(ctx context.Context, tx bun.Tx, meta events.Meta, msg proto.Message) error
 
+// Handlers are a service's event handlers by event type. A service fills
+// them with Handle; the runtime consumes with them. The zero value is
+// empty and ready to use.
+type Handlers struct {
+	byType map[string]handler
+}
+
+// Handle registers fn for events of message type T (e.g.
+// *productv1.ProductCreated). Registering a type twice panics. Events of
+// types without a handler are skipped.
+func Handle[T proto.Message](h *Handlers, fn HandlerFunc[T]) {
+	var zero T // a typed nil is enough to reach the descriptor
+	name := events.TypeOf(zero)
+	if _, dup := h.byType[name]; dup {
+		panic("inbox: second handler for " + name)
+	}
+	if h.byType == nil {
+		h.byType = map[string]handler{}
+	}
+	h.byType[name] = func(ctx context.Context, tx bun.Tx, meta events.Meta, msg proto.Message) error {
+		m, ok := msg.(T)
+		if !ok {
+			return fmt.Errorf("%s decoded as %T", name, msg)
+		}
+		return fn(ctx, tx, meta, m)
+	}
+}
+
+// Types returns the event types that have a handler, sorted.
+func (h *Handlers) Types() []string {
+	return slices.Sorted(maps.Keys(h.byType))
+}
+
+// Deliver runs the handler of msg's type in tx, as the consumer does after
+// claiming the event; meta.Type is taken from msg. It is how tests hand a
+// service an event without Kafka.
+func (h *Handlers) Deliver(ctx context.Context, tx bun.Tx, meta events.Meta, msg proto.Message) error {
+	meta.Type = events.TypeOf(msg)
+	fn, ok := h.byType[meta.Type]
+	if !ok {
+		return fmt.Errorf("no handler for %s", meta.Type)
+	}
+	return fn(ctx, tx, meta, msg)
+}
+
 // Consumer consumes topics as one consumer group and hands each event to
 // the handler registered for its type.
 type Consumer struct {
@@ -87,10 +133,11 @@ type Consumer struct {
 	handlers map[string]handler
 }
 
-// New returns a consumer of topics for group, recording handled events in
-// db's inbox table. It owns its Kafka client, which Run closes. A group
-// that never committed starts at the beginning of each topic.
-func New(db *bun.DB, cluster kafka.Cluster, group string, topics []string, opts Options) (*Consumer, error) {
+// New returns a consumer of topics for group that hands events to
+// handlers, recording handled events in db's inbox table. It owns its
+// Kafka client, which Run closes. A group that never committed starts at
+// the beginning of each topic.
+func New(db *bun.DB, cluster kafka.Cluster, group string, topics []string, handlers *Handlers, opts Options) (*Consumer, error) {
 	if group == "" || len(topics) == 0 {
 		return nil, errors.New("inbox: a group and at least one topic are required")
 	}
@@ -135,26 +182,8 @@ func New(db *bun.DB, cluster kafka.Cluster, group string, topics []string, opts 
 		group:    group,
 		opts:     opts,
 		log:      opts.Logger.With("component", "inbox", "consumer", group),
-		handlers: make(map[string]handler),
+		handlers: maps.Clone(handlers.byType),
 	}, nil
-}
-
-// Handle registers fn for events of message type T (e.g.
-// *productv1.ProductCreated). Call it before Run; registering a type twice
-// panics. Events of types without a handler are skipped.
-func Handle[T proto.Message](c *Consumer, fn HandlerFunc[T]) {
-	var zero T // a typed nil is enough to reach the descriptor
-	name := events.TypeOf(zero)
-	if _, dup := c.handlers[name]; dup {
-		panic("inbox: second handler for " + name)
-	}
-	c.handlers[name] = func(ctx context.Context, tx bun.Tx, meta events.Meta, msg proto.Message) error {
-		m, ok := msg.(T)
-		if !ok {
-			return fmt.Errorf("inbox: %s decoded as %T", name, msg)
-		}
-		return fn(ctx, tx, meta, m)
-	}
 }
 
 // Run consumes until ctx is cancelled. It then lets the in-flight handler

@@ -20,8 +20,8 @@ import (
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 var topic = events.Topic("product")
@@ -54,18 +54,19 @@ func newEnv(t *testing.T) *env {
 
 // start runs a consumer until the test ends (or the returned stop is
 // called, which waits for Run to return).
-func (e *env) start(opts inbox.Options, register func(*inbox.Consumer)) (stop func()) {
+func (e *env) start(opts inbox.Options, register func(*inbox.Handlers)) (stop func()) {
 	e.t.Helper()
 	opts.InitialBackoff, opts.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	opts.Logger = slog.New(slog.NewTextHandler(e.t.Output(), nil)) // shown on failure
 	// A fetch in flight when a partition gets assigned long-polls for up to
 	// FetchMaxWait before the partition is fetched; keep tests quick.
 	opts.ClientOpts = append(opts.ClientOpts, kgo.FetchMaxWait(250*time.Millisecond))
-	c, err := inbox.New(e.db.DB, e.cluster, e.group, []string{topic}, opts)
+	var h inbox.Handlers
+	register(&h)
+	c, err := inbox.New(e.db.DB, e.cluster, e.group, []string{topic}, &h, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	register(c)
 	return testrun.Background(e.t, c.Run)
 }
 
@@ -114,9 +115,9 @@ func onUpdated(ctx context.Context, tx bun.Tx, _ events.Meta, m *productv1.Produ
 
 func TestDuplicateEventChangesStateOnce(t *testing.T) {
 	e := newEnv(t)
-	e.start(inbox.Options{}, func(c *inbox.Consumer) {
-		inbox.Handle(c, onCreated)
-		inbox.Handle(c, onUpdated)
+	e.start(inbox.Options{}, func(h *inbox.Handlers) {
+		inbox.Handle(h, onCreated)
+		inbox.Handle(h, onUpdated)
 	})
 
 	first := event(t, "p1", created("p1", "Lamp"))
@@ -139,7 +140,7 @@ func TestDuplicateEventChangesStateOnce(t *testing.T) {
 
 func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 	e := newEnv(t)
-	stop := e.start(inbox.Options{}, func(c *inbox.Consumer) { inbox.Handle(c, onCreated) })
+	stop := e.start(inbox.Options{}, func(h *inbox.Handlers) { inbox.Handle(h, onCreated) })
 
 	garbage := event(t, "p1", created("p1", "x"))
 	garbage.Value = []byte("this is not protobuf \xff\xff\xff")
@@ -203,8 +204,8 @@ func TestPoisonRecordsAreDeadLetteredAndConsumerMovesOn(t *testing.T) {
 func TestFailingHandlerIsRetriedAndAppliedOnce(t *testing.T) {
 	e := newEnv(t)
 	var attempts atomic.Int32
-	e.start(inbox.Options{MaxAttempts: 5}, func(c *inbox.Consumer) {
-		inbox.Handle(c, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
+	e.start(inbox.Options{MaxAttempts: 5}, func(h *inbox.Handlers) {
+		inbox.Handle(h, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
 			// Write first, then fail: a failed attempt must leave nothing.
 			if err := onCreated(ctx, tx, meta, m); err != nil {
 				return err
@@ -234,9 +235,9 @@ func TestFailingHandlerIsRetriedAndAppliedOnce(t *testing.T) {
 func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 	e := newEnv(t)
 	var attempts atomic.Int32
-	e.start(inbox.Options{MaxAttempts: 3}, func(c *inbox.Consumer) {
-		inbox.Handle(c, onCreated)
-		inbox.Handle(c, func(context.Context, bun.Tx, events.Meta, *productv1.ProductArchived) error {
+	e.start(inbox.Options{MaxAttempts: 3}, func(h *inbox.Handlers) {
+		inbox.Handle(h, onCreated)
+		inbox.Handle(h, func(context.Context, bun.Tx, events.Meta, *productv1.ProductArchived) error {
 			attempts.Add(1)
 			return errors.New("boom")
 		})
@@ -269,8 +270,8 @@ func TestAlwaysFailingHandlerIsDeadLetteredAfterMaxAttempts(t *testing.T) {
 func TestShutdownFinishesInFlightHandlerAndCommits(t *testing.T) {
 	e := newEnv(t)
 	entered, release := make(chan struct{}), make(chan struct{})
-	stop := e.start(inbox.Options{}, func(c *inbox.Consumer) {
-		inbox.Handle(c, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
+	stop := e.start(inbox.Options{}, func(h *inbox.Handlers) {
+		inbox.Handle(h, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
 			close(entered)
 			<-release
 			return onCreated(ctx, tx, meta, m)
@@ -293,8 +294,8 @@ func TestShutdownFinishesInFlightHandlerAndCommits(t *testing.T) {
 	}
 	// A new member of the group starts after the committed event.
 	var calls atomic.Int32
-	e.start(inbox.Options{}, func(c *inbox.Consumer) {
-		inbox.Handle(c, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
+	e.start(inbox.Options{}, func(h *inbox.Handlers) {
+		inbox.Handle(h, func(ctx context.Context, tx bun.Tx, meta events.Meta, m *productv1.ProductCreated) error {
 			calls.Add(1)
 			return onCreated(ctx, tx, meta, m)
 		})

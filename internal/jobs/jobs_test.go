@@ -9,7 +9,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // newQueue makes a table shaped like the services' queues, with the

@@ -36,12 +36,20 @@ type row struct {
 type Writer struct {
 	Topic  string // where the relay publishes, e.g. "product.events.v1"
 	Source string // ce_source, e.g. "mart/product"
+	// Types are the event types the service declares it publishes; Add
+	// refuses any other, so the declaration cannot fall behind the code.
+	Types map[string]bool
 }
 
-// NewWriter returns the Writer of a service: its events go to the
-// service's topic with the service as source.
-func NewWriter(service string) Writer {
-	return Writer{Topic: events.Topic(service), Source: events.Source(service)}
+// NewWriter returns the Writer of a service that publishes the event
+// types of publishes (typed nils will do): its events go to the service's
+// topic with the service as source.
+func NewWriter(service string, publishes []proto.Message) Writer {
+	types := map[string]bool{}
+	for _, name := range events.Names(publishes) {
+		types[name] = true
+	}
+	return Writer{Topic: events.Topic(service), Source: events.Source(service), Types: types}
 }
 
 // Add stores msg as an event about aggregate key. Pass the transaction that
@@ -54,6 +62,9 @@ func (w Writer) Add(ctx context.Context, db bun.IDB, key string, msg proto.Messa
 	// A row Kafka can never accept would stall the relay behind it.
 	if w.Topic == "" || w.Source == "" || key == "" {
 		return fmt.Errorf("outbox: topic, source and key are required (topic %q, source %q, key %q)", w.Topic, w.Source, key)
+	}
+	if typ := events.TypeOf(msg); !w.Types[typ] {
+		return fmt.Errorf("outbox: %s is not an event type %s declares it publishes", typ, w.Source)
 	}
 	payload, err := proto.Marshal(msg)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,12 +23,12 @@ import (
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 var (
-	writer = outbox.NewWriter("product")
+	writer = outbox.NewWriter("product", []proto.Message{(*productv1.ProductCreated)(nil), (*productv1.ProductUpdated)(nil)})
 	topic  = events.Topic("product")
 )
 
@@ -238,17 +239,18 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := "test-" + consumerDB.Name
-	c, err := inbox.New(consumerDB.DB, e.cluster, group, []string{topic}, inbox.Options{Logger: e.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var calls atomic.Int32
-	inbox.Handle(c, func(ctx context.Context, tx bun.Tx, _ events.Meta, m *productv1.ProductCreated) error {
+	var h inbox.Handlers
+	inbox.Handle(&h, func(ctx context.Context, tx bun.Tx, _ events.Meta, m *productv1.ProductCreated) error {
 		calls.Add(1)
 		_, err := tx.ExecContext(ctx, `INSERT INTO catalog (id, applied) VALUES (?, 1)
 			ON CONFLICT (id) DO UPDATE SET applied = catalog.applied + 1`, m.GetProduct().GetId())
 		return err
 	})
+	c, err := inbox.New(consumerDB.DB, e.cluster, group, []string{topic}, &h, inbox.Options{Logger: e.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(cctx) }()
@@ -407,6 +409,10 @@ func TestAddRejectsWhatKafkaCannotTake(t *testing.T) {
 	}
 	if err := writer.Add(ctx, db.DB, "", created("p1", "x")); err == nil {
 		t.Error("event without key accepted")
+	}
+	err := writer.Add(ctx, db.DB, "p1", &productv1.ProductArchived{ProductId: "p1"})
+	if err == nil || !strings.Contains(err.Error(), "mart.product.v1.ProductArchived is not an event type mart/product declares") {
+		t.Errorf("an event type the writer was not told of: %v", err)
 	}
 	var n int
 	if err := db.DB.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil || n != 0 {

@@ -44,9 +44,9 @@ type Pruner struct {
 	Logger   *slog.Logger
 }
 
-// Run prunes once right away, then every Interval, until ctx ends. A
-// failed round is logged and retried at the next tick: pruning is never
-// urgent enough to stop a service.
+// Run prunes once right away, then every Interval, until ctx ends; then it
+// returns nil. A failed round is logged and retried at the next tick:
+// pruning is never urgent enough to stop a service.
 func (p *Pruner) Run(ctx context.Context) error {
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
@@ -60,7 +60,7 @@ func (p *Pruner) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-t.C:
 		}
 	}

@@ -10,7 +10,6 @@ package inventory
 import (
 	"context"
 
-	"github.com/onlinemart/mart/internal/inbox"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 	"github.com/onlinemart/mart/subgraphs/inventory/graph"
@@ -20,17 +19,14 @@ import (
 var Spec = service.Spec{
 	Name:       "inventory",
 	Migrations: []string{"inventory"},
+	Publishes:  core.Publishes,
+	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		inv := core.New(d.DB, d.Logger)
-		consumer, err := inbox.New(d.DB, d.Cluster, "inventory", core.Topics, inbox.Options{Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		inv.Consume(consumer)
+		inv.RegisterHandlers(d.Handlers)
 		return &service.Parts{
-			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}),
-			Access:  graph.Access,
-			Workers: []service.Worker{consumer},
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}),
+			Access: graph.Access,
 		}, nil
 	},
 }

@@ -8,13 +8,13 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/service/servicetest"
-	"github.com/onlinemart/mart/internal/testrun"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/inventory"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
+	"github.com/onlinemart/mart/testkit/servicetest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The service as the runtime builds it consumes product and order events
@@ -24,7 +24,7 @@ import (
 // reserved.
 func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	ctx := context.Background()
-	svc := servicetest.Start(t, inventory.Spec, core.Topics...)
+	svc := servicetest.Start(t, inventory.Spec)
 	db, log := svc.DB, svc.Logger
 	stock := func(id string) (onHand, reserved int) {
 		t.Helper()

@@ -1,8 +1,6 @@
 package notification_test
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -10,17 +8,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/service"
-	"github.com/onlinemart/mart/internal/service/servicetest"
-	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 	"github.com/onlinemart/mart/subgraphs/notification"
+	"github.com/onlinemart/mart/subgraphs/notification/core"
 	"github.com/onlinemart/mart/subgraphs/notification/notifytest"
+	"github.com/onlinemart/mart/testkit/servicetest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The service as wired by Spec, over a real broker and a real SMTP server:
@@ -28,22 +24,13 @@ import (
 // its confirmation is delivered twice, and the customer still gets exactly
 // one welcome and one confirmation.
 func TestEventsThroughKafka(t *testing.T) {
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	db := pgtest.New(t, "notification")
-	cluster := kafkatest.Start(t)
-	cl := kafkatest.Client(t, cluster)
 	smtp := notifytest.StartSMTP(t, notifytest.SMTPOptions{})
-	cfg := &config.Config{Notify: config.Notify{SMTPAddr: smtp.Addr, SMTPStartTLS: "auto",
-		SMTPFrom: "Online Mart <no-reply@mart.test>", SMSFormat: "json"}}
-	parts, err := notification.Spec.Build(ctx, service.Deps{Config: cfg, DB: db.DB, Kafka: cl, Cluster: cluster, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range parts.Workers {
-		testrun.Background(t, w.Run)
-	}
-	produce := func(recs ...*kgo.Record) { t.Helper(); kafkatest.Produce(t, cl, recs...) }
+	svc := servicetest.Start(t, notification.Spec(notification.Config{
+		SMTP: core.SMTPOptions{Addr: smtp.Addr, StartTLS: "auto", From: "Online Mart <no-reply@mart.test>"},
+		SMS:  core.HTTPSMSOptions{Format: "json"},
+	}))
+	db := svc.DB
+	produce := func(recs ...*kgo.Record) { t.Helper(); svc.Produce(t, recs...) }
 
 	user, order := newID(), newID()
 	email := "carol@example.com"
@@ -92,7 +79,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // Without delivery settings (the embedded default), messages go to the
 // log and count as sent.
 func TestRunsWithLogSenders(t *testing.T) {
-	svc := servicetest.Start(t, notification.Spec, notification.Topics...)
+	svc := servicetest.Start(t, notification.Spec(notification.Config{}))
 	user := newID()
 	svc.Produce(t, kafkatest.Record(t, "user", user, &userv1.UserRegistered{UserId: user, Email: "dan@example.com", Name: "Dan"}))
 	testrun.WaitFor(t, "the welcome to be sent", func() bool {

@@ -9,9 +9,6 @@ package order
 import (
 	"context"
 
-	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
-	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/order/core"
 	"github.com/onlinemart/mart/subgraphs/order/graph"
@@ -21,18 +18,14 @@ import (
 var Spec = service.Spec{
 	Name:       "order",
 	Migrations: []string{"order"},
+	Publishes:  core.Publishes,
+	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		orders := core.NewOrders(d.DB, d.Logger)
-		consumer, err := inbox.New(d.DB, d.Cluster, core.Group, core.Topics, inbox.Options{Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		orders.Register(consumer)
-		changes := live.NewFeed(d.Cluster, events.Topic("order"), d.Logger)
+		orders.RegisterHandlers(d.Handlers)
 		return &service.Parts{
-			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: orders, Changes: changes}}),
-			Access:  graph.Access,
-			Workers: []service.Worker{consumer, changes},
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: orders, Changes: d.Feed()}}),
+			Access: graph.Access,
 		}, nil
 	},
 }

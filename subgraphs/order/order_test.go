@@ -7,18 +7,17 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/service/servicetest"
-	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/order"
-	"github.com/onlinemart/mart/subgraphs/order/core"
+	"github.com/onlinemart/mart/testkit/servicetest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The service as the runtime builds it: its schema has a rule for every
 // mutation and subscription, and its workers consume the catalog and tail
 // its own topic.
 func TestSpecBuildsAWorkingService(t *testing.T) {
-	svc := servicetest.Start(t, order.Spec, core.Topics...)
+	svc := servicetest.Start(t, order.Spec)
 
 	id := uuid.NewString()
 	svc.Produce(t, kafkatest.Record(t, "product", id, &productv1.ProductCreated{Product: &productv1.Product{

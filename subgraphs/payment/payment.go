@@ -7,42 +7,26 @@ package payment
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
-	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
 	"github.com/onlinemart/mart/subgraphs/payment/graph"
 )
 
-// Topics is what the payment service consumes: OrderPlaced and
-// OrderStatusChanged from order, StockReserved from inventory.
-var Topics = []string{events.Topic("order"), events.Topic("inventory")}
-
 // Spec is the payment service as the runtime runs it.
 var Spec = service.Spec{
 	Name:       "payment",
 	Migrations: []string{"payment"},
-	Build: func(ctx context.Context, d service.Deps) (*service.Parts, error) {
-		// Create the topics we read with the project's partition count, in
-		// case we start before their producers (a consumer would otherwise
-		// auto-create them with the broker's default).
-		if err := kafka.EnsureTopics(ctx, d.Kafka, service.Partitions, Topics...); err != nil {
-			return nil, fmt.Errorf("payment: %w", err)
-		}
+	Publishes:  core.Publishes,
+	Consumes:   core.Consumes,
+	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		// The sandbox is the only provider so far.
 		payments := core.NewPayments(d.DB, core.NewSandbox(), core.Options{Logger: d.Logger})
-		consumer, err := inbox.New(d.DB, d.Cluster, "payment", Topics, inbox.Options{Logger: d.Logger})
-		if err != nil {
-			return nil, err
-		}
-		payments.Register(consumer)
+		payments.RegisterHandlers(d.Handlers)
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}}),
 			Access:  graph.Access,
-			Workers: []service.Worker{consumer, payments},
+			Workers: []service.Worker{payments},
 		}, nil
 	},
 }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/service/servicetest"
-	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	"github.com/onlinemart/mart/subgraphs/payment"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
+	"github.com/onlinemart/mart/testkit/servicetest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The service as wired by Spec, over a real broker: saga events come in

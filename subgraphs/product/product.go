@@ -8,8 +8,6 @@ import (
 	"context"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
@@ -27,13 +25,14 @@ var Access = auth.Rules{
 var Spec = service.Spec{
 	Name:       "product",
 	Migrations: []string{"product"},
+	Publishes:  core.Publishes,
+	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		changes := live.NewFeed(d.Cluster, events.Topic("product"), d.Logger)
-		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB), Changes: changes}
+		catalog := core.NewCatalog(d.DB)
+		catalog.RegisterHandlers(d.Handlers)
 		return &service.Parts{
-			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
-			Access:  Access,
-			Workers: []service.Worker{changes},
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog, Changes: d.Feed()}}),
+			Access: Access,
 		}, nil
 	},
 }

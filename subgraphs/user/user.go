@@ -16,35 +16,39 @@ import (
 	"github.com/onlinemart/mart/subgraphs/user/graph"
 )
 
-// Spec is the user service as the runtime runs it.
-var Spec = service.Spec{
-	Name:       "user",
-	Migrations: []string{"user"},
-	Build: func(ctx context.Context, d service.Deps) (*service.Parts, error) {
-		cfg := d.Config.Auth
-		keys, err := core.LoadKeys(ctx, d.DB, cfg.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		issuer, err := auth.NewIssuer(keys, cfg.Issuer, cfg.Audience, cfg.AccessTokenTTL)
-		if err != nil {
-			return nil, err
-		}
-		accounts := core.NewAccounts(d.DB, core.Options{Issuer: issuer, RefreshTokenTTL: cfg.RefreshTokenTTL, Logger: d.Logger})
-		if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
-			if _, err := accounts.EnsureAdmin(ctx, cfg.AdminEmail, "", cfg.AdminPassword); err != nil {
-				return nil, fmt.Errorf("first admin: %w", err)
+// Spec is the user service as the runtime runs it, with its settings.
+func Spec(cfg Config) service.Spec {
+	return service.Spec{
+		Name:       "user",
+		Migrations: []string{"user"},
+		Publishes:  core.Publishes,
+		Consumes:   core.Consumes,
+		Build: func(ctx context.Context, d service.Deps) (*service.Parts, error) {
+			keys, err := core.LoadKeys(ctx, d.DB, cfg.KeyFile)
+			if err != nil {
+				return nil, err
 			}
-		}
-		return &service.Parts{
-			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}}),
-			Access: graph.Access,
-			Routes: map[string]http.Handler{"GET /.well-known/jwks.json": jwks(keys)},
-			// It holds the keys, so it verifies with them rather than over HTTP.
-			Verifier: auth.NewKeyVerifier(keys, cfg.Issuer, cfg.Audience),
-			Prune:    core.PruneRules(),
-		}, nil
-	},
+			issuer, err := auth.NewIssuer(keys, d.Auth.Issuer, d.Auth.Audience, cfg.AccessTokenTTL)
+			if err != nil {
+				return nil, err
+			}
+			accounts := core.NewAccounts(d.DB, core.Options{Issuer: issuer, RefreshTokenTTL: cfg.RefreshTokenTTL, Logger: d.Logger})
+			accounts.RegisterHandlers(d.Handlers)
+			if cfg.AdminEmail != "" && cfg.AdminPassword != "" {
+				if _, err := accounts.EnsureAdmin(ctx, cfg.AdminEmail, "", cfg.AdminPassword); err != nil {
+					return nil, fmt.Errorf("first admin: %w", err)
+				}
+			}
+			return &service.Parts{
+				Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}}),
+				Access: graph.Access,
+				Routes: map[string]http.Handler{"GET /.well-known/jwks.json": jwks(keys)},
+				// It holds the keys, so it verifies with them rather than over HTTP.
+				Verifier: auth.NewKeyVerifier(keys, d.Auth.Issuer, d.Auth.Audience),
+				Prune:    core.PruneRules(),
+			}, nil
+		},
+	}
 }
 
 // jwks serves the public keys that verify access tokens. Verifiers may

@@ -3,51 +3,29 @@ package user_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/config"
-	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/internal/gqltest"
+	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/user"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/servicetest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
-
-// serve builds the service as the runtime does and serves its API and
-// routes.
-func serve(t *testing.T, db *pgtest.Database, cfg *config.Config) (base string) {
-	t.Helper()
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	parts, err := user.Spec.Build(context.Background(), service.Deps{Config: cfg, DB: db.DB, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	for pattern, h := range parts.Routes {
-		mux.Handle(pattern, h)
-	}
-	mux.Handle("/graphql", gqlserver.New(parts.Schema, gqlserver.Options{Logger: log, Access: parts.Access}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // Two starts over one database: the first admin is created once, the
 // signing key is generated once and published, and tokens verify against
 // the published keys.
 func TestStartsShareKeysAndBootstrapTheAdminOnce(t *testing.T) {
 	db := pgtest.New(t, "user")
-	cfg := &config.Config{Auth: config.Auth{
-		Issuer: "mart", Audience: "mart-api", AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour,
-		AdminEmail: "root@mart.test", AdminPassword: "admin passphrase",
-	}}
-	first := serve(t, db, cfg)
-	second := serve(t, db, cfg)
+	spec := user.Spec(user.Config{AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour,
+		AdminEmail: "root@mart.test", AdminPassword: "admin passphrase"})
+	one, two := servicetest.StartOn(t, spec, db), servicetest.StartOn(t, spec, db)
+	first, second := one.URL, two.URL
 
 	jwks := func(base string) (kids []string) {
 		t.Helper()
@@ -82,8 +60,10 @@ func TestStartsShareKeysAndBootstrapTheAdminOnce(t *testing.T) {
 	if err := db.DB.QueryRow(`SELECT count(*) FROM users WHERE email = 'root@mart.test' AND role = 'ADMIN'`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d admins (%v), want 1", n, err)
 	}
-	if err := db.DB.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("%d events (%v), want one UserRegistered", n, err)
+	testrun.WaitFor(t, "the outbox to drain", func() bool { return db.Count(t, `SELECT count(*) FROM outbox`) == 0 })
+	published := append(kafkatest.ReadTopic(t, one.Cluster, events.Topic("user")), kafkatest.ReadTopic(t, two.Cluster, events.Topic("user"))...)
+	if len(published) != 1 {
+		t.Fatalf("%d events, want one UserRegistered", len(published))
 	}
 
 	// A token from one start verifies against the keys the other publishes.

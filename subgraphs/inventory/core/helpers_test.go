@@ -2,16 +2,15 @@ package core_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/inbox/inboxtest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
@@ -41,18 +40,9 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // handle runs the handler of msg in a transaction of its own.
 func (e *env) handle(msg proto.Message) error {
-	return e.db.DB.RunInTx(context.Background(), nil, func(ctx context.Context, tx bun.Tx) error {
-		meta := events.Meta{ID: events.NewID(), Type: events.TypeOf(msg), Time: time.Now()}
-		switch m := msg.(type) {
-		case *productv1.ProductCreated:
-			return e.inv.OnProductCreated(ctx, tx, meta, m)
-		case *orderv1.OrderPlaced:
-			return e.inv.OnOrderPlaced(ctx, tx, meta, m)
-		case *orderv1.OrderStatusChanged:
-			return e.inv.OnOrderStatusChanged(ctx, tx, meta, m)
-		}
-		return fmt.Errorf("no handler for %T", msg)
-	})
+	var h inbox.Handlers
+	e.inv.RegisterHandlers(&h)
+	return inboxtest.Deliver(e.db.DB, &h, "", msg)
 }
 
 func (e *env) mustHandle(msg proto.Message) {

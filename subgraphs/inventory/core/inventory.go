@@ -31,7 +31,7 @@ func New(db *bun.DB, log *slog.Logger) *Inventory {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Inventory{db: db, events: outbox.NewWriter("inventory"), log: log}
+	return &Inventory{db: db, events: outbox.NewWriter("inventory", Publishes), log: log}
 }
 
 // Stocks returns the stock of each product of ids, in the same order, with

@@ -14,24 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 )
-
-// Topics are the topics the inventory consumes.
-var Topics = []string{events.Topic("product"), events.Topic("order")}
-
-// Consume registers the inventory's event handlers on c. Each runs in the
-// inbox transaction that records the event, so a redelivered event changes
-// nothing; the rules next to each handler cover events of one order
-// arriving in an unexpected order.
-func (inv *Inventory) Consume(c *inbox.Consumer) {
-	inbox.Handle(c, inv.OnProductCreated)
-	inbox.Handle(c, inv.OnOrderPlaced)
-	inbox.Handle(c, inv.OnOrderStatusChanged)
-}
 
 // OnProductCreated gives a new product an empty stock row, so an admin can
 // receive goods for it. A row that exists already is left alone.

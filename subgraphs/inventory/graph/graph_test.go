@@ -13,11 +13,11 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 	"github.com/onlinemart/mart/subgraphs/inventory/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // env is the inventory subgraph served over HTTP as the runtime serves it:

@@ -9,20 +9,20 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/inbox/inboxtest"
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
-	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 	"github.com/onlinemart/mart/subgraphs/notification/core"
 	"github.com/onlinemart/mart/subgraphs/notification/notifytest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 const from = "Online Mart <no-reply@mart.test>"
@@ -86,28 +86,10 @@ func (e *env) deliver(msg proto.Message) string {
 // check for redeliveries.
 func (e *env) deliverAs(id string, msg proto.Message) {
 	e.t.Helper()
-	ctx := context.Background()
-	meta := events.Meta{ID: id, Type: events.TypeOf(msg), Time: time.Now()}
-	err := e.db.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		switch m := msg.(type) {
-		case *userv1.UserRegistered:
-			return e.notes.OnUserRegistered(ctx, tx, meta, m)
-		case *userv1.UserProfileUpdated:
-			return e.notes.OnUserProfileUpdated(ctx, tx, meta, m)
-		case *orderv1.OrderPlaced:
-			return e.notes.OnOrderPlaced(ctx, tx, meta, m)
-		case *orderv1.OrderStatusChanged:
-			return e.notes.OnOrderStatusChanged(ctx, tx, meta, m)
-		case *paymentv1.PaymentFailed:
-			return e.notes.OnPaymentFailed(ctx, tx, meta, m)
-		case *paymentv1.PaymentRefunded:
-			return e.notes.OnPaymentRefunded(ctx, tx, meta, m)
-		}
-		e.t.Fatalf("no handler for %T", msg)
-		return nil
-	})
-	if err != nil {
-		e.t.Fatalf("deliver %s: %v", meta.Type, err)
+	var h inbox.Handlers
+	e.notes.RegisterHandlers(&h)
+	if err := inboxtest.Deliver(e.db.DB, &h, id, msg); err != nil {
+		e.t.Fatalf("deliver %s: %v", events.TypeOf(msg), err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
 	"github.com/onlinemart/mart/internal/jobs"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
@@ -67,17 +66,6 @@ func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Not
 	}
 	opts.Jobs.Logger = opts.Logger
 	return &Notifications{db: db, senders: senders, opts: opts, log: opts.Logger.With("component", "notifications")}
-}
-
-// Register hands n the events it reacts to, as c consumes them; c must
-// consume user.events.v1, order.events.v1 and payment.events.v1.
-func (n *Notifications) Register(c *inbox.Consumer) {
-	inbox.Handle(c, n.OnUserRegistered)
-	inbox.Handle(c, n.OnUserProfileUpdated)
-	inbox.Handle(c, n.OnOrderPlaced)
-	inbox.Handle(c, n.OnOrderStatusChanged)
-	inbox.Handle(c, n.OnPaymentFailed)
-	inbox.Handle(c, n.OnPaymentRefunded)
 }
 
 // The handlers run in the inbox's transaction: the notifications an event

@@ -8,13 +8,13 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/onlinemart/mart/internal/testrun"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 	"github.com/onlinemart/mart/subgraphs/notification/core"
 	"github.com/onlinemart/mart/subgraphs/notification/notifytest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // A new user gets a welcome email: one message, to them, multipart with a

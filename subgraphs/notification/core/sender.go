@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-
-	"github.com/onlinemart/mart/internal/config"
 )
 
 // Message is one notification as a channel delivers it.
@@ -41,27 +39,24 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// NewSenders returns the senders cfg describes: SMTP and an HTTP SMS
-// provider, or, where no server is configured, senders that write each
-// message to the log (the embedded default).
-func NewSenders(cfg config.Notify, log *slog.Logger) (map[Channel]Sender, error) {
+// NewSenders returns the senders that deliver through the SMTP server and
+// the HTTP SMS provider described, or, where one has no address, senders
+// that write each message to the log (the embedded default).
+func NewSenders(smtp SMTPOptions, sms HTTPSMSOptions, log *slog.Logger) (map[Channel]Sender, error) {
 	senders := map[Channel]Sender{}
-	if cfg.SMTPAddr == "" {
+	if smtp.Addr == "" {
 		senders[Email] = LogSender{Channel: Email, Logger: log}
 	} else {
-		s, err := NewSMTPSender(SMTPOptions{
-			Addr: cfg.SMTPAddr, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
-			StartTLS: cfg.SMTPStartTLS, From: cfg.SMTPFrom,
-		})
+		s, err := NewSMTPSender(smtp)
 		if err != nil {
 			return nil, err
 		}
 		senders[Email] = s
 	}
-	if cfg.SMSURL == "" {
+	if sms.URL == "" {
 		senders[SMS] = LogSender{Channel: SMS, Logger: log}
 	} else {
-		s, err := NewHTTPSMSSender(HTTPSMSOptions{URL: cfg.SMSURL, Token: cfg.SMSToken, Format: cfg.SMSFormat})
+		s, err := NewHTTPSMSSender(sms)
 		if err != nil {
 			return nil, err
 		}

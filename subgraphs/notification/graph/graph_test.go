@@ -13,12 +13,12 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 	"github.com/onlinemart/mart/subgraphs/notification/core"
 	"github.com/onlinemart/mart/subgraphs/notification/graph"
 	"github.com/onlinemart/mart/subgraphs/notification/notifytest"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // env is the notification subgraph served over HTTP as the runtime serves

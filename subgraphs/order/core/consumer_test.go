@@ -11,14 +11,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/inbox"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
-	"github.com/onlinemart/mart/internal/testrun"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/order/core"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // The order consumer, over a real broker: the catalog copy fills from
@@ -30,17 +31,22 @@ func TestConsumerFollowsTheOtherServicesEvents(t *testing.T) {
 	cl := kafkatest.Client(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, 3, core.Topics...); err != nil {
+	topics, err := events.Topics(core.Consumes)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := inbox.New(e.db.DB, cluster, core.Group, core.Topics, inbox.Options{
+	if err := kafka.EnsureTopics(ctx, cl, 3, topics...); err != nil {
+		t.Fatal(err)
+	}
+	var h inbox.Handlers
+	e.orders.RegisterHandlers(&h)
+	c, err := inbox.New(e.db.DB, cluster, "order", topics, &h, inbox.Options{
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), InitialBackoff: 10 * time.Millisecond,
 		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.orders.Register(c)
 	testrun.Background(t, c.Run)
 
 	id := uuid.Must(uuid.NewV7()).String()
@@ -64,7 +70,7 @@ func TestConsumerFollowsTheOtherServicesEvents(t *testing.T) {
 	if got := e.changes(); !reflect.DeepEqual(got, []string{"PENDING>AWAITING_PAYMENT:", "AWAITING_PAYMENT>CONFIRMED:"}) {
 		t.Errorf("events %v", got)
 	}
-	if dup := testrun.Counter(t, "mart_inbox_handled_total", map[string]string{"consumer": core.Group,
+	if dup := testrun.Counter(t, "mart_inbox_handled_total", map[string]string{"consumer": "order",
 		"type": "mart.inventory.v1.StockReserved", "outcome": inbox.OutcomeDuplicate}); dup < 1 {
 		t.Error("the redelivery was not recognised as one")
 	}

@@ -35,7 +35,7 @@ func NewOrders(db *bun.DB, log *slog.Logger) *Orders {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Orders{db: db, events: outbox.NewWriter("order"), log: log}
+	return &Orders{db: db, events: outbox.NewWriter("order", Publishes), log: log}
 }
 
 // now is the time of a change, at Postgres precision so what we return is

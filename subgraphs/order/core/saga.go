@@ -6,28 +6,9 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 )
-
-// Group is the order service's consumer group.
-const Group = "order"
-
-// Topics are what the order service consumes: the catalog for its copy,
-// inventory and payment for the saga.
-var Topics = []string{events.Topic("product"), events.Topic("inventory"), events.Topic("payment")}
-
-// Register adds the order service's event handlers to c.
-func (s *Orders) Register(c *inbox.Consumer) {
-	inbox.Handle(c, s.OnProductCreated)
-	inbox.Handle(c, s.OnProductUpdated)
-	inbox.Handle(c, s.OnProductArchived)
-	inbox.Handle(c, s.OnStockReserved)
-	inbox.Handle(c, s.OnStockReservationFailed)
-	inbox.Handle(c, s.OnPaymentSucceeded)
-	inbox.Handle(c, s.OnPaymentFailed)
-}
 
 // The saga steps. The inbox makes an exact redelivery a no-op; what is left
 // is events of different topics arriving in any relative order, and events

@@ -18,16 +18,16 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 	"github.com/onlinemart/mart/subgraphs/order/core"
 	"github.com/onlinemart/mart/subgraphs/order/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // env is the order subgraph served over HTTP as the runtime serves it:

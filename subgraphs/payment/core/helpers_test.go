@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/inbox"
+	"github.com/onlinemart/mart/internal/inbox/inboxtest"
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
@@ -59,22 +60,10 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // for an event with a new id.
 func (e *env) deliver(msg proto.Message) {
 	e.t.Helper()
-	ctx := context.Background()
-	meta := events.Meta{ID: events.NewID(), Type: events.TypeOf(msg), Time: time.Now()}
-	err := e.db.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		switch m := msg.(type) {
-		case *orderv1.OrderPlaced:
-			return e.payments.OnOrderPlaced(ctx, tx, meta, m)
-		case *inventoryv1.StockReserved:
-			return e.payments.OnStockReserved(ctx, tx, meta, m)
-		case *orderv1.OrderStatusChanged:
-			return e.payments.OnOrderStatusChanged(ctx, tx, meta, m)
-		}
-		e.t.Fatalf("no handler for %T", msg)
-		return nil
-	})
-	if err != nil {
-		e.t.Fatalf("deliver %s: %v", meta.Type, err)
+	var h inbox.Handlers
+	e.payments.RegisterHandlers(&h)
+	if err := inboxtest.Deliver(e.db.DB, &h, "", msg); err != nil {
+		e.t.Fatalf("deliver %s: %v", events.TypeOf(msg), err)
 	}
 }
 

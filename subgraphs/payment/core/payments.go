@@ -11,7 +11,6 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/inbox"
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
@@ -66,17 +65,9 @@ func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
 	}
 	opts.Jobs.Logger = opts.Logger
 	return &Payments{
-		db: db, provider: provider, events: outbox.NewWriter("payment"), opts: opts,
+		db: db, provider: provider, events: outbox.NewWriter("payment", Publishes), opts: opts,
 		log: opts.Logger.With("component", "payments"),
 	}
-}
-
-// Register hands p the saga events it reacts to, as c consumes them; c
-// must consume order.events.v1 and inventory.events.v1.
-func (p *Payments) Register(c *inbox.Consumer) {
-	inbox.Handle(c, p.OnOrderPlaced)
-	inbox.Handle(c, p.OnStockReserved)
-	inbox.Handle(c, p.OnOrderStatusChanged)
 }
 
 // The handlers below run in the inbox's transaction, so an exact

@@ -10,10 +10,10 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/events"
-	"github.com/onlinemart/mart/internal/testrun"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // An order placed and reserved is charged once, and the sandbox token

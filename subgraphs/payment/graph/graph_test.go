@@ -15,13 +15,13 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
 	"github.com/onlinemart/mart/subgraphs/payment/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // env is the payment subgraph served over HTTP as the runtime serves it:

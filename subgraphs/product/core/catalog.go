@@ -28,7 +28,7 @@ type Catalog struct {
 
 // NewCatalog returns the catalog stored in db.
 func NewCatalog(db *bun.DB) *Catalog {
-	return &Catalog{db: db, events: outbox.NewWriter("product")}
+	return &Catalog{db: db, events: outbox.NewWriter("product", Publishes)}
 }
 
 // Get returns the product with id, or nil when there is none.

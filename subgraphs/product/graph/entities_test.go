@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // serve serves the product subgraph over catalog as the runtime does.

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/subgraphs/product/core"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // When the database fails, clients learn that something went wrong inside,

@@ -44,7 +44,7 @@ func NewAccounts(db *bun.DB, o Options) *Accounts {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Accounts{db: db, events: outbox.NewWriter("user"), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL, log: o.Logger}
+	return &Accounts{db: db, events: outbox.NewWriter("user", Publishes), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL, log: o.Logger}
 }
 
 // Session is a signed-in user with a fresh pair of tokens.

@@ -3,11 +3,18 @@ package core
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/auth"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 )
+
+// Publishes are the events the user service writes to its outbox:
+// accounts created, contact details changed, roles changed.
+var Publishes = []proto.Message{
+	(*userv1.UserRegistered)(nil), (*userv1.UserProfileUpdated)(nil), (*userv1.UserRoleChanged)(nil),
+}
 
 func roleToEvent(r auth.Role) userv1.Role {
 	switch r {

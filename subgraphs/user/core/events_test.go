@@ -15,9 +15,9 @@ import (
 	"github.com/onlinemart/mart/internal/kafka/kafkatest"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/internal/testrun"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 	"github.com/onlinemart/mart/subgraphs/user/core"
+	"github.com/onlinemart/mart/testkit/testrun"
 )
 
 // A registration publishes UserRegistered once, through the outbox relay,
@@ -44,16 +44,17 @@ func TestUserRegisteredIsPublishedAndConsumedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := "test-" + consumerDB.Name
-	c, err := inbox.New(consumerDB.DB, cluster, group, []string{topic}, inbox.Options{Logger: log,
-		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox.Handle(c, func(ctx context.Context, tx bun.Tx, _ events.Meta, m *userv1.UserRegistered) error {
+	var h inbox.Handlers
+	inbox.Handle(&h, func(ctx context.Context, tx bun.Tx, _ events.Meta, m *userv1.UserRegistered) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO contacts (user_id, email, applied) VALUES (?, ?, 1)
 			ON CONFLICT (user_id) DO UPDATE SET applied = contacts.applied + 1`, m.GetUserId(), m.GetEmail())
 		return err
 	})
+	c, err := inbox.New(consumerDB.DB, cluster, group, []string{topic}, &h, inbox.Options{Logger: log,
+		ClientOpts: []kgo.Opt{kgo.FetchMaxWait(250 * time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	testrun.Background(t, c.Run)
 
 	ada := e.register("ada@example.com", "Ada").User

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/onlinemart/mart/internal/auth"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 const password = "correct horse battery"

@@ -12,10 +12,10 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlerr"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 	"github.com/onlinemart/mart/subgraphs/user/graph"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // env is the user subgraph served over HTTP as the runtime serves it:

@@ -1,17 +1,17 @@
-package config_test
+package system_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/gqlserver"
 	"github.com/onlinemart/mart/internal/httpserver"
+	"github.com/onlinemart/mart/system"
 )
 
-func load(env map[string]string) (*config.Config, error) {
-	return config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+func load(env map[string]string) (*system.Config, error) {
+	return system.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 }
 
 func TestDefaultsWorkLocally(t *testing.T) {
@@ -25,7 +25,7 @@ func TestDefaultsWorkLocally(t *testing.T) {
 	if c.Router.Addr != "127.0.0.1:4000" || c.Services["product"].Addr != "127.0.0.1:4002" || c.Services["notification"].Addr != "127.0.0.1:4006" {
 		t.Errorf("default addresses: %+v %+v", c.Router, c.Services)
 	}
-	if c.Services["product"].Database != "mart_product" || len(c.KafkaBrokers) != 0 || c.Router.RequestTimeout != 30*time.Second {
+	if c.Services["product"].Database != "mart_product" || len(c.Kafka.Brokers) != 0 || c.Router.RequestTimeout != 30*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -38,7 +38,7 @@ func TestOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Targets, ",") != "product,router" || len(c.KafkaBrokers) != 2 ||
+	if strings.Join(c.Targets, ",") != "product,router" || len(c.Kafka.Brokers) != 2 ||
 		c.Services["product"].Database != "catalog" || c.Router.RoutingURLs["product"] != "http://product:4002/graphql" {
 		t.Errorf("overrides not applied: %+v", c)
 	}
@@ -63,7 +63,7 @@ func TestKafkaSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := c.KafkaSecurity; !s.TLS || s.SASLMechanism != "SCRAM-SHA-512" || s.SASLUsername != "mart" || s.SASLPassword != "pw" {
+	if s := c.Kafka.Security; !s.TLS || s.SASLMechanism != "SCRAM-SHA-512" || s.SASLUsername != "mart" || s.SASLPassword != "pw" {
 		t.Errorf("security %+v", s)
 	}
 	if _, err := load(map[string]string{"KAFKA_SASL_MECHANISM": "PLAIN"}); err == nil || !strings.Contains(err.Error(), "KAFKA_SASL_USERNAME") {
@@ -92,26 +92,26 @@ func TestHTTPTimeoutsAndSubgraphLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (config.HTTP{ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout, ReadTimeout: httpserver.DefaultReadTimeout,
-		WriteTimeout: httpserver.DefaultWriteTimeout, IdleTimeout: httpserver.DefaultIdleTimeout}); c.HTTP != want {
+	if want := (httpserver.Timeouts{ReadHeaderTimeout: httpserver.DefaultReadHeaderTimeout, ReadTimeout: httpserver.DefaultReadTimeout,
+		WriteTimeout: httpserver.DefaultWriteTimeout, IdleTimeout: httpserver.DefaultIdleTimeout, ShutdownTimeout: 20 * time.Second}); c.HTTP != want {
 		t.Errorf("HTTP defaults %+v, want %+v", c.HTTP, want)
 	}
 	if c.HTTP.WriteTimeout <= c.Router.RequestTimeout {
 		t.Errorf("write timeout %v must exceed the router's request timeout %v, or a slow answer is cut instead of answered 504", c.HTTP.WriteTimeout, c.Router.RequestTimeout)
 	}
-	if want := (config.Subgraph{MaxBodyBytes: gqlserver.DefaultMaxBodyBytes, MaxTokens: gqlserver.DefaultMaxTokens}); c.Subgraph != want {
-		t.Errorf("subgraph defaults %+v, want %+v", c.Subgraph, want)
+	if want := (gqlserver.Limits{MaxBodyBytes: gqlserver.DefaultMaxBodyBytes, MaxTokens: gqlserver.DefaultMaxTokens}); c.Runtime.Limits != want {
+		t.Errorf("subgraph defaults %+v, want %+v", c.Runtime.Limits, want)
 	}
 	c, err = load(map[string]string{"MART_HTTP_READ_HEADER_TIMEOUT": "1s", "MART_HTTP_READ_TIMEOUT": "2s", "MART_HTTP_WRITE_TIMEOUT": "3s",
 		"MART_HTTP_IDLE_TIMEOUT": "4s", "MART_SUBGRAPH_MAX_BODY_BYTES": "1024", "MART_SUBGRAPH_MAX_TOKENS": "500"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (config.HTTP{ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second}); c.HTTP != want {
+	if want := (httpserver.Timeouts{ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second, ShutdownTimeout: c.HTTP.ShutdownTimeout}); c.HTTP != want {
 		t.Errorf("HTTP overrides %+v, want %+v", c.HTTP, want)
 	}
-	if want := (config.Subgraph{MaxBodyBytes: 1024, MaxTokens: 500}); c.Subgraph != want {
-		t.Errorf("subgraph overrides %+v, want %+v", c.Subgraph, want)
+	if want := (gqlserver.Limits{MaxBodyBytes: 1024, MaxTokens: 500}); c.Runtime.Limits != want {
+		t.Errorf("subgraph overrides %+v, want %+v", c.Runtime.Limits, want)
 	}
 	_, err = load(map[string]string{"MART_HTTP_READ_TIMEOUT": "0s", "MART_HTTP_IDLE_TIMEOUT": "never", "MART_SUBGRAPH_MAX_BODY_BYTES": "0", "MART_SUBGRAPH_MAX_TOKENS": "-1"})
 	for _, name := range []string{"MART_HTTP_READ_TIMEOUT", "MART_HTTP_IDLE_TIMEOUT", "MART_SUBGRAPH_MAX_BODY_BYTES", "MART_SUBGRAPH_MAX_TOKENS"} {

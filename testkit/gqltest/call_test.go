@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onlinemart/mart/internal/gqltest"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 func TestCallReturnsDataAndErrors(t *testing.T) {

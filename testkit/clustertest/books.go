@@ -11,10 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/inbox"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
+	"github.com/onlinemart/mart/system"
 )
 
 // Books are the promises of the whole system checked across the services'
@@ -99,7 +99,7 @@ func (b *Books) example(format string, args ...any) {
 func (c *Cluster) CheckBooks(ctx context.Context, accepted []string) (Books, error) {
 	b := Books{ByStatus: map[string]int{}, DeadLetter: map[string]int{}}
 	dbs := map[string]*sql.DB{}
-	for _, s := range config.ServiceNames() {
+	for _, s := range system.ServiceNames() {
 		db, err := c.DB(s)
 		if err != nil {
 			return b, err

@@ -18,12 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onlinemart/mart/internal/app"
-	"github.com/onlinemart/mart/internal/config"
-	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // System is a running Online Mart.
@@ -83,18 +82,18 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 	}
 	sys := &System{Services: map[string]string{}, Brokers: broker.Addrs(), Databases: map[string]string{}}
 	prefix := pgtest.NewName()
-	for _, name := range config.ServiceNames() {
+	for _, name := range system.ServiceNames() {
 		up := strings.ToUpper(name)
 		env["MART_"+up+"_ADDR"] = "127.0.0.1:0"
 		env["MART_"+up+"_DATABASE"] = prefix + "_" + name
 	}
-	cfg, err := config.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := system.LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("systemtest: %v", err)
 	}
-	for name := range app.Services {
+	for _, name := range system.ServiceNames() {
 		if db := cfg.Services[name].Database; db != "" {
-			sys.Databases[name], _ = postgres.WithDatabase(cfg.DatabaseURL, db)
+			sys.Databases[name], _ = postgres.WithDatabase(cfg.Runtime.DatabaseURL, db)
 			t.Cleanup(func() { pgtest.Drop(t, db) })
 		}
 	}
@@ -110,7 +109,7 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 	done := make(chan error, 1)
 	var mu sync.Mutex
 	go func() {
-		done <- app.Run(ctx, cfg, logger, func(component string, addr net.Addr) {
+		done <- system.Run(ctx, cfg, logger, func(component string, addr net.Addr) {
 			mu.Lock()
 			defer mu.Unlock()
 			url := "http://" + addr.String() + "/graphql"

@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/onlinemart/mart/internal/gqltest"
+	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
 // HTTP bounds every request, so a request to a process killed mid-flight

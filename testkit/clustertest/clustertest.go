@@ -46,13 +46,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/onlinemart/mart/internal/config"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/kafka"
 	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
 	"github.com/onlinemart/mart/internal/service"
-	"github.com/onlinemart/mart/internal/systemtest"
+	"github.com/onlinemart/mart/system"
+	"github.com/onlinemart/mart/testkit/systemtest"
 )
 
 // The admin every cluster starts with (the user service creates it).
@@ -149,7 +149,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		o.Partitions = service.Partitions
 	}
 	if len(o.Services) == 0 {
-		o.Services = config.ServiceNames()
+		o.Services = system.ServiceNames()
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 3 * time.Minute
@@ -203,7 +203,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		"MART_ADMIN_EMAIL":       AdminEmail,
 		"MART_ADMIN_PASSWORD":    AdminPassword,
 	}
-	for _, name := range config.ServiceNames() {
+	for _, name := range system.ServiceNames() {
 		db := prefix + "_" + name
 		env["MART_"+strings.ToUpper(name)+"_DATABASE"] = db
 		c.Databases[name], _ = postgres.WithDatabase(serverURL, db)
@@ -323,7 +323,7 @@ func (c *Cluster) Group(name string) *Group {
 // Processes returns every process of the cluster, routers last.
 func (c *Cluster) Processes() []*Process {
 	var out []*Process
-	for _, name := range append(config.ServiceNames(), RouterGroup) {
+	for _, name := range append(system.ServiceNames(), RouterGroup) {
 		if g := c.Groups[name]; g != nil {
 			out = append(out, g.Procs...)
 		}
@@ -422,7 +422,7 @@ func (c *Cluster) createTopics(partitions int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var topics []string
-	for _, name := range config.ServiceNames() {
+	for _, name := range system.ServiceNames() {
 		topics = append(topics, events.Topic(name))
 	}
 	return kafka.EnsureTopics(ctx, cl, partitions, topics...)
