@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return adminCommand(ctx, args, os.Stdin, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, args)
+	case "events":
+		return eventFlow(stdout)
 	case "version":
 		fmt.Fprintln(stdout, "mart", versionString())
 		return nil
@@ -80,6 +82,9 @@ Usage:
   mart admin create --email EMAIL [--name NAME]
         Make sure an ADMIN with this email exists: create it (password read
         from the terminal, or one line of stdin) or promote the existing account.
+  mart events
+        Print the event-flow map: which service publishes each event type and
+        which consume it (docs/event-flow.md is this output).
   mart healthcheck URL
         GET URL (e.g. http://127.0.0.1:4002/readyz) and exit 0 on 200, 1
         otherwise: a container health check for images without a shell.
@@ -249,6 +254,15 @@ func compose(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stderr, "wrote", *out)
 	return nil
+}
+
+// eventFlow prints the event-flow map, refusing one with a gap.
+func eventFlow(stdout io.Writer) error {
+	flows := system.EventFlow(new(system.Config))
+	if err := system.CheckEventFlow(flows); err != nil {
+		return err
+	}
+	return system.WriteEventFlow(stdout, flows)
 }
 
 // healthcheck is for container health checks in images without curl.

@@ -2,12 +2,12 @@ package service
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/onlinemart/mart/internal/envvar"
 	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/postgres"
 )
 
 // Config holds the runtime's settings, shared by every service of a
@@ -23,14 +23,7 @@ type Config struct {
 // Vars declares the runtime's settings.
 func (c *Config) Vars() []envvar.Var {
 	return append([]envvar.Var{
-		envvar.Func("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-			"Postgres server URL; each service derives its own database (mart_<service>) from it", func(s string) error {
-				if _, err := url.Parse(s); err != nil {
-					return err
-				}
-				c.DatabaseURL = s
-				return nil
-			}),
+		postgres.ServerURLVar(&c.DatabaseURL),
 		envvar.Duration(&c.InboxRetention, "MART_INBOX_RETENTION", "168h", "how long a service remembers the events it handled, to skip redeliveries; at least the topics' retention"),
 		envvar.Duration(&c.PruneInterval, "MART_PRUNE_INTERVAL", "1h", "how often a service deletes rows whose retention ended (inbox entries, expired sessions)"),
 		envvar.Int(&c.DBMaxConns, "MART_DB_MAX_CONNS", "20", "connections each service process may open to its database (plus one for its outbox relay)"),

@@ -14,18 +14,18 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/envvar"
 	"github.com/onlinemart/mart/internal/postgres"
 )
 
-// DefaultServerURL is used when DATABASE_URL is unset.
-const DefaultServerURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-// ServerURL returns the Postgres server tests run against.
+// ServerURL returns the Postgres server tests run against: the one the
+// services would use, as declared by postgres.ServerURLVar.
 func ServerURL() string {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u
+	var u string
+	if err := envvar.Load([]envvar.Var{postgres.ServerURLVar(&u)}, os.LookupEnv); err != nil {
+		panic(err)
 	}
-	return DefaultServerURL
+	return u
 }
 
 // Database is a throw-away database for one test.

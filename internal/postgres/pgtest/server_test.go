@@ -14,7 +14,7 @@ func TestServerRestartKeepsCommittedData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s := StartServer(t, ServerOptions{})
-	if s.URL() == DefaultServerURL || s.Addr() == "127.0.0.1:5432" {
+	if s.URL() == ServerURL() || s.Addr() == "127.0.0.1:5432" {
 		t.Fatalf("private server shares the shared server's address %s", s.Addr())
 	}
 
