@@ -50,13 +50,14 @@ lint: ## go vet and gofmt
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-generate: ## regenerate protobuf, gqlgen code and the supergraph
+generate: ## regenerate protobuf, gqlgen code, the supergraph and the event-flow map
 	$(GO) generate ./proto/... ./subgraphs/...
 	$(GO) run ./cmd/mart compose
+	$(GO) run ./cmd/mart events > docs/event-flow.md
 
 generate-check: generate ## fail when committed generated code is stale
-	@git diff --exit-code -- proto subgraphs schema || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- proto subgraphs schema)" || { git status --porcelain -- proto subgraphs schema; echo "generated files are not committed"; exit 1; }
+	@git diff --exit-code -- proto subgraphs schema docs/event-flow.md || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto subgraphs schema docs/event-flow.md)" || { git status --porcelain -- proto subgraphs schema docs/event-flow.md; echo "generated files are not committed"; exit 1; }
 
 compose: ## write schema/supergraph.graphql from supergraph.yaml
 	$(GO) run ./cmd/mart compose
