@@ -41,14 +41,19 @@ const (
 	sample       = 200 * time.Millisecond // relay sampling period
 )
 
-// consumerGroups are the services with an inbox consumer, and the topics
-// each consumes (inbox.New in each service).
-var consumerGroups = map[string][]string{
-	"order":        {"product", "inventory", "payment"},
-	"inventory":    {"product", "order"},
-	"payment":      {"order", "inventory"},
-	"notification": {"user", "order", "payment"},
-}
+// consumerGroups are the services with an inbox consumer, and the
+// services whose topics each consumes, as the event-flow map says.
+var consumerGroups = func() map[string][]string {
+	groups := map[string][]string{}
+	for _, f := range system.EventFlow(new(system.Config)) {
+		for _, c := range f.Consumers {
+			if !slices.Contains(groups[c], f.Publisher) {
+				groups[c] = append(groups[c], f.Publisher)
+			}
+		}
+	}
+	return groups
+}()
 
 // TestReplicas runs every service and the router as two processes behind
 // haproxy under a steady order load and shows:
