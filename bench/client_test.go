@@ -1,5 +1,5 @@
 // Package bench holds Online Mart's benchmarks: the whole system started
-// in-process (internal/systemtest) and driven through the router. Every
+// in-process (testkit/systemtest) and driven through the router. Every
 // file is a _test.go file with Benchmark functions only, so `go test ./...`
 // compiles them and runs none; `make bench` runs them.
 package bench

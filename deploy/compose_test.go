@@ -158,7 +158,7 @@ func TestComposeRunsEveryTargetOfTheImage(t *testing.T) {
 		known := knownVars()
 		for k := range s.Environment {
 			if _, ok := known[k]; !ok {
-				t.Errorf("%s: environment variable %s is unknown to internal/config", target, k)
+				t.Errorf("%s: environment variable %s is not a variable mart declares (system.Vars)", target, k)
 			}
 		}
 		cfg, err := system.LoadFrom(func(k string) (string, bool) {

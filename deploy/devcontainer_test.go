@@ -72,7 +72,7 @@ func TestDevcontainer(t *testing.T) {
 	known := knownVars()
 	for k := range dev.Environment {
 		if _, ok := known[k]; !ok {
-			t.Errorf("%s: environment variable %s is unknown to internal/config", dc.Service, k)
+			t.Errorf("%s: environment variable %s is not a variable mart declares (system.Vars)", dc.Service, k)
 		}
 	}
 	u := parseURL(t, "DATABASE_URL", env(dev, "DATABASE_URL"))

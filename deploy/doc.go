@@ -3,5 +3,5 @@
 // the dev container and the Helm chart (helm/mart). No Docker engine or
 // cluster is needed: the tests parse the files (the chart as rendered by
 // helm template) and compare them with each other, with supergraph.yaml and
-// with the variables internal/config knows. See README.md in this folder.
+// with the variables mart declares (system.Vars). See README.md in this folder.
 package deploy

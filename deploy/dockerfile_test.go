@@ -200,7 +200,7 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 				continue
 			}
 			if _, ok := known[k]; !ok {
-				t.Errorf("Dockerfile:%d: ENV %s is unknown to internal/config", in.Line, k)
+				t.Errorf("Dockerfile:%d: ENV %s is not a variable mart declares (system.Vars)", in.Line, k)
 			}
 			envs[k] = v
 		}
@@ -276,7 +276,7 @@ func TestDockerfileCopiesWhatExists(t *testing.T) {
 		}
 	}
 	// The build needs the sources, the embedded migrations and playground.
-	for _, need := range []string{"go.mod", "go.sum", "cmd/mart/main.go", "migrations/embed.go", "router/router.go", "internal/config/config.go"} {
+	for _, need := range []string{"go.mod", "go.sum", "cmd/mart/main.go", "migrations/embed.go", "router/router.go", "system/system.go"} {
 		if dockerignored(ignore, need) {
 			t.Errorf(".dockerignore leaves out %s, which the build needs", need)
 		}

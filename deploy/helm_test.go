@@ -24,7 +24,7 @@ import (
 // The Helm chart (deploy/helm/mart) is checked with the helm pinned in
 // tools/go.mod: `helm lint`, then `helm template` with the default values and
 // a production-like values file, whose manifests are parsed and compared
-// with what the binary expects (internal/config). Building helm the first
+// with what the binary expects (system.Vars). Building helm the first
 // time takes minutes; -short skips these tests.
 
 const chartDir = "deploy/helm/mart"
@@ -508,7 +508,7 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 	seen := map[string]bool{}
 	for _, e := range ctr.Env {
 		if _, ok := known[e.Name]; !ok {
-			t.Errorf("%s: env %s is not a variable of `mart --help` (internal/config.Vars)", target, e.Name)
+			t.Errorf("%s: env %s is not a variable of `mart --help` (system.Vars)", target, e.Name)
 		}
 		if seen[e.Name] {
 			t.Errorf("%s: env %s set twice", target, e.Name)

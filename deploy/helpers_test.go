@@ -112,7 +112,7 @@ func exampleEnv(t *testing.T) map[string]string {
 	return env
 }
 
-// knownVars is every variable internal/config reads.
+// knownVars is every variable mart declares (system.Vars).
 func knownVars() map[string]envvar.Var {
 	known := map[string]envvar.Var{}
 	for _, v := range system.Vars() {

@@ -55,7 +55,7 @@ const (
 func (s *Server) Listen() (net.Addr, error) {
 	l, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: listen %s: %w", s.Name, s.Addr, err)
+		return nil, fmt.Errorf("listen %s: %w", s.Addr, err)
 	}
 	s.mu.Lock()
 	s.listener = l
@@ -99,7 +99,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.Logger.Info("listening", "component", s.Name, "addr", s.listener.Addr().String())
 	select {
 	case err := <-errc:
-		return fmt.Errorf("%s: serve: %w", s.Name, err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)

@@ -20,7 +20,7 @@ Names, labels and the per-component settings shared by the templates.
 {{- end -}}
 {{- end -}}
 
-{{/* The subgraph services in start order (internal/config.Services). */}}
+{{/* The subgraph services in start order (system.Targets). */}}
 {{- define "mart.services" -}}
 user product order inventory payment notification
 {{- end -}}
