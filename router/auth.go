@@ -42,7 +42,7 @@ func (rt *Router) authenticate(ctx context.Context, values []string) (auth.Princ
 	}
 	p, err := rt.opts.Verifier.Verify(ctx, token)
 	if err != nil {
-		rt.log.DebugContext(ctx, "token refused", "error", err)
+		rt.log.DebugContext(ctx, "token refused", "err", err)
 		return auth.Principal{}, auth.ErrInvalidToken
 	}
 	return p, nil
@@ -140,7 +140,7 @@ func (g *tokenGate) ReadBytesFromClient() ([]byte, error) {
 // engine it is gone. Nothing else writes to the client before the
 // connection is acknowledged, so writing here does not race the engine.
 func (g *tokenGate) refuse(code uint16, reason string, err error) error {
-	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "error", err)
+	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "err", err)
 	if g.protocol == websocket.ProtocolGraphQLWS {
 		msg := mustMarshal(map[string]any{"type": "connection_error", "payload": map[string]any{"message": err.Error()}})
 		_ = g.TransportClient.WriteBytesToClient(msg)

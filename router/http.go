@@ -355,7 +355,7 @@ func (rt *Router) classify(ctx context.Context, err error) *requestError {
 	case errors.As(err, &varErr):
 		return fail(http.StatusBadRequest, codeValidationFailed, "%s", varErr.Message)
 	}
-	rt.log.ErrorContext(ctx, "GraphQL execution failed", "error", err)
+	rt.log.ErrorContext(ctx, "GraphQL execution failed", "err", err)
 	return fail(http.StatusInternalServerError, codeInternal, "internal server error")
 }
 
@@ -387,7 +387,7 @@ func (rt *Router) finishResponse(raw []byte, timedOut bool) (int, []byte) {
 	}
 	var resp engineResponse
 	if err := json.Unmarshal(raw, &resp); err != nil {
-		rt.log.Error("engine produced invalid JSON", "error", err)
+		rt.log.Error("engine produced invalid JSON", "err", err)
 		return http.StatusInternalServerError, mustMarshal(engineResponse{Errors: []gqlError{newError(codeInternal, "internal server error")}})
 	}
 	for i := range resp.Errors {

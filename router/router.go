@@ -256,7 +256,7 @@ func (rt *Router) Close() error {
 type subscriptionErrorWriter struct{ log *slog.Logger }
 
 func (e subscriptionErrorWriter) WriteError(ctx *resolve.Context, err error, _ *resolve.GraphQLResponse, w io.Writer) {
-	e.log.WarnContext(ctx.Context(), "subscription could not start", "error", err)
+	e.log.WarnContext(ctx.Context(), "subscription could not start", "err", err)
 	_, _ = w.Write(mustMarshal(engineResponse{Errors: []gqlError{newError(codeSubgraphUnavailable, "the subgraph serving this subscription is unavailable")}}))
 	if f, ok := w.(interface{ Flush() error }); ok {
 		_ = f.Flush()
