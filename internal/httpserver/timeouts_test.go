@@ -139,50 +139,14 @@ func TestNormalRequestsAreServed(t *testing.T) {
 // server hand the connection over with them set: the middleware clears
 // them for every component either way ("leaving deadlines").
 func TestHijackedConnectionIsNotCut(t *testing.T) {
-	echo := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer conn.Close()
-		// A write that fails ends the echo; the client sees it go quiet.
-		if _, err := rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil || rw.Flush() != nil {
-			return
-		}
-		for {
-			line, err := rw.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if _, err := rw.WriteString(line); err != nil || rw.Flush() != nil {
-				return
-			}
-		}
-	})
-	servers := map[string]func() string{
-		"httpserver.Server": func() string { return startShort(t, echo) },
-		"leaving deadlines": func() string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := &http.Server{Handler: leavesDeadlines(httpserver.Middleware("test", slog.New(slog.DiscardHandler), echo)),
-				ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(l) }()
-			t.Cleanup(func() {
-				_ = srv.Close()
-				if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-					t.Errorf("serve: %v", err)
-				}
-			})
-			return l.Addr().String()
-		},
+	echo := hijackingEcho(t)
+	servers := map[string]func(*testing.T, http.Handler) string{
+		"httpserver.Server": startShort,
+		"leaving deadlines": startLeavingDeadlines,
 	}
 	for name, start := range servers {
 		t.Run(name, func(t *testing.T) {
-			conn := dial(t, start())
+			conn := dial(t, start(t, echo))
 			if _, err := fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
@@ -205,6 +169,53 @@ func TestHijackedConnectionIsNotCut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hijackingEcho upgrades to a line echo on the hijacked connection.
+func hijackingEcho(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		// A write that fails ends the echo; the client sees it go quiet.
+		if _, err := rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil || rw.Flush() != nil {
+			return
+		}
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := rw.WriteString(line); err != nil || rw.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// startLeavingDeadlines serves h behind the middleware, with every timeout
+// short, from a server that hands hijacked connections over with their
+// deadlines set; it returns the host:port.
+func startLeavingDeadlines(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: leavesDeadlines(httpserver.Middleware("test", slog.New(slog.DiscardHandler), h)),
+		ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return l.Addr().String()
 }
 
 // leavesDeadlines serves h as a server that hands hijacked connections
