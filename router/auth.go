@@ -14,6 +14,7 @@ import (
 
 // Client-facing reasons for refusing a token; the details are only logged.
 var (
+	//nolint:staticcheck // ST1005: a client-facing message that starts with the header's name, as auth.Middleware's does.
 	errNotBearer         = errors.New("Authorization must be a Bearer token")
 	errManyAuthorization = errors.New("send at most one Authorization header")
 )
@@ -90,7 +91,7 @@ func (g *tokenGate) expireAt(p auth.Principal) {
 	}
 	g.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() {
 		g.rt.log.DebugContext(g.ctx, "websocket token expired", "user", p.UserID)
-		_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
+		_ = g.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
 	})
 }
 
@@ -143,8 +144,8 @@ func (g *tokenGate) refuse(code uint16, reason string, err error) error {
 	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "err", err)
 	if g.protocol == websocket.ProtocolGraphQLWS {
 		msg := mustMarshal(map[string]any{"type": "connection_error", "payload": map[string]any{"message": err.Error()}})
-		_ = g.TransportClient.WriteBytesToClient(msg)
+		_ = g.WriteBytesToClient(msg)
 	}
-	_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(code, reason))
+	_ = g.DisconnectWithReason(websocket.NewCloseReason(code, reason))
 	return subscription.ErrTransportClientClosedConnection
 }
