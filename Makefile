@@ -46,9 +46,15 @@ bench-quick: ## a short run of the benchmarks (~2 min; prints the tables, writes
 
 check: lint generate-check playground-check contracts helm-check test ## vet, format, generated code current, contracts, tests
 
-lint: ## go vet and gofmt
+# golangci-lint (settings in .golangci.yml) is pinned in tools/go.mod like
+# buf and helm and built from it on first use (a minute or two; cached by Go
+# after).
+GOLANGCI_LINT := $(GO) tool -modfile=tools/go.mod golangci-lint
+
+lint: ## go vet, gofmt and golangci-lint (.golangci.yml)
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GOLANGCI_LINT) run $(PKGS)
 
 generate: ## regenerate protobuf, gqlgen code, the supergraph and the event-flow map
 	$(GO) generate ./proto/... ./subgraphs/...

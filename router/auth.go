@@ -14,6 +14,7 @@ import (
 
 // Client-facing reasons for refusing a token; the details are only logged.
 var (
+	//nolint:staticcheck // ST1005: a client-facing message that starts with the header's name, as auth.Middleware's does.
 	errNotBearer         = errors.New("Authorization must be a Bearer token")
 	errManyAuthorization = errors.New("send at most one Authorization header")
 )
@@ -42,7 +43,7 @@ func (rt *Router) authenticate(ctx context.Context, values []string) (auth.Princ
 	}
 	p, err := rt.opts.Verifier.Verify(ctx, token)
 	if err != nil {
-		rt.log.DebugContext(ctx, "token refused", "error", err)
+		rt.log.DebugContext(ctx, "token refused", "err", err)
 		return auth.Principal{}, auth.ErrInvalidToken
 	}
 	return p, nil
@@ -90,7 +91,7 @@ func (g *tokenGate) expireAt(p auth.Principal) {
 	}
 	g.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() {
 		g.rt.log.DebugContext(g.ctx, "websocket token expired", "user", p.UserID)
-		_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
+		_ = g.DisconnectWithReason(websocket.NewCloseReason(closeForbidden, "Forbidden: token expired"))
 	})
 }
 
@@ -140,11 +141,11 @@ func (g *tokenGate) ReadBytesFromClient() ([]byte, error) {
 // engine it is gone. Nothing else writes to the client before the
 // connection is acknowledged, so writing here does not race the engine.
 func (g *tokenGate) refuse(code uint16, reason string, err error) error {
-	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "error", err)
+	g.rt.log.DebugContext(g.ctx, "websocket refused", "protocol", g.protocol, "err", err)
 	if g.protocol == websocket.ProtocolGraphQLWS {
 		msg := mustMarshal(map[string]any{"type": "connection_error", "payload": map[string]any{"message": err.Error()}})
-		_ = g.TransportClient.WriteBytesToClient(msg)
+		_ = g.WriteBytesToClient(msg)
 	}
-	_ = g.TransportClient.DisconnectWithReason(websocket.NewCloseReason(code, reason))
+	_ = g.DisconnectWithReason(websocket.NewCloseReason(code, reason))
 	return subscription.ErrTransportClientClosedConnection
 }

@@ -38,7 +38,7 @@ type keyService struct {
 func newKeyService(t *testing.T, keys ...auth.Key) *keyService {
 	t.Helper()
 	ks := &keyService{published: keys}
-	ks.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ks.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		ks.fetches.Add(1)
 		ks.mu.Lock()
 		body := auth.JWKS(ks.published)
@@ -183,7 +183,7 @@ func TestInvalidTokensAreRefusedBeforePlanning(t *testing.T) {
 				}
 				req.Header.Set("Authorization", authz)
 				res := do(t, req)
-				if res.status != http.StatusUnauthorized || res.code(0) != "UNAUTHENTICATED" || res.Data != nil {
+				if res.status != http.StatusUnauthorized || res.firstCode() != "UNAUTHENTICATED" || res.Data != nil {
 					t.Fatalf("%s: got %d %s", method, res.status, res.body)
 				}
 			}
@@ -194,7 +194,7 @@ func TestInvalidTokensAreRefusedBeforePlanning(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Add("Authorization", "Bearer "+issue(t, key, testIssuer, testAudience, time.Minute))
 		req.Header.Add("Authorization", "Bearer forged")
-		if res := do(t, req); res.status != http.StatusUnauthorized || res.code(0) != "UNAUTHENTICATED" {
+		if res := do(t, req); res.status != http.StatusUnauthorized || res.firstCode() != "UNAUTHENTICATED" {
 			t.Fatalf("got %d %s", res.status, res.body)
 		}
 	})
@@ -289,18 +289,7 @@ func TestWebsocketRefusesInvalidToken(t *testing.T) {
 					continue // one of each protocol is plenty here
 				}
 				t.Run("init "+name, func(t *testing.T) {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					c := dialRouterWith(ctx, t, g, protocol, nil)
-					writeInit(ctx, t, c, map[string]any{"Authorization": authz})
-					// A client that does not wait for the answer gets nowhere either.
-					_ = wsjson.Write(ctx, c, wsMessage{ID: "1", Type: start, Payload: sub})
-					if protocol == "graphql-ws" {
-						if m := readUntil(ctx, t, c, "connection_error"); !strings.Contains(string(m.Payload), "token") && !strings.Contains(string(m.Payload), "Authorization") {
-							t.Fatalf("connection_error %s", m.Payload)
-						}
-					}
-					expectClose(ctx, t, c, closeForbidden)
+					expectInitRefused(t, g, protocol, authz, wsMessage{ID: "1", Type: start, Payload: sub})
 				})
 			}
 
@@ -333,6 +322,25 @@ func TestWebsocketRefusesInvalidToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// expectInitRefused sends authz in connection_init, then op without
+// waiting for the answer (a client that does not wait gets nowhere either),
+// and expects the connection closed with 4403: after a connection_error
+// that says what was wrong, on graphql-ws.
+func expectInitRefused(t *testing.T, g *testGraph, protocol, authz string, op wsMessage) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialRouterWith(ctx, t, g, protocol, nil)
+	writeInit(ctx, t, c, map[string]any{"Authorization": authz})
+	_ = wsjson.Write(ctx, c, op)
+	if protocol == "graphql-ws" {
+		if m := readUntil(ctx, t, c, "connection_error"); !strings.Contains(string(m.Payload), "token") && !strings.Contains(string(m.Payload), "Authorization") {
+			t.Fatalf("connection_error %s", m.Payload)
+		}
+	}
+	expectClose(ctx, t, c, closeForbidden)
 }
 
 // dialRouterWith opens a client websocket to the router with one
@@ -403,7 +411,7 @@ func TestJWKSProxy(t *testing.T) {
 
 	ks.Close()
 	req, _ := http.NewRequest(http.MethodGet, g.server.URL+"/.well-known/jwks.json", nil)
-	if r := do(t, req); r.status != http.StatusBadGateway || r.code(0) != codeBadGateway {
+	if r := do(t, req); r.status != http.StatusBadGateway || r.firstCode() != codeBadGateway {
 		t.Fatalf("user service down: %d %s", r.status, r.body)
 	}
 }

@@ -61,7 +61,7 @@ func newFixtureSubgraph(t *testing.T, resolve resolverFunc, subscribe func(ctx c
 			return
 		}
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			f.serveWS(t, w, r, subscribe)
+			f.serveWS(w, r, subscribe)
 			return
 		}
 		var body struct {
@@ -88,14 +88,14 @@ func newFixtureSubgraph(t *testing.T, resolve resolverFunc, subscribe func(ctx c
 }
 
 // serveWS speaks graphql-transport-ws only, like our gqlgen subgraphs.
-func (f *fixtureSubgraph) serveWS(t *testing.T, w http.ResponseWriter, r *http.Request, subscribe func(context.Context, map[string]json.RawMessage, func(any) error)) {
+func (f *fixtureSubgraph) serveWS(w http.ResponseWriter, r *http.Request, subscribe func(context.Context, map[string]json.RawMessage, func(any) error)) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
 	if c.Subprotocol() != "graphql-transport-ws" {
-		c.Close(4406, "subprotocol not acceptable")
+		_ = c.Close(4406, "subprotocol not acceptable") // the router's side is what the tests check
 		return
 	}
 	f.mu.Lock()
@@ -166,65 +166,71 @@ func argument(req upstreamRequest, field, arg string, into any) bool {
 // streams until stopped, except for ids starting with "last", whose stream
 // completes after two events.
 func productsSubgraph(t *testing.T) *fixtureSubgraph {
-	return newFixtureSubgraph(t, func(req upstreamRequest) any {
-		data := map[string]any{}
-		var errs []any
-		if strings.Contains(req.Query, "failing") {
-			data["failing"] = nil
-			errs = append(errs, map[string]any{
-				"message":    "product id must be a UUID",
-				"path":       []any{"failing"},
-				"locations":  []any{map[string]any{"line": 1, "column": 3}},
-				"extensions": map[string]any{"code": "BAD_USER_INPUT", "sql": "SELECT secret"},
-			})
-		}
-		if strings.Contains(req.Query, "renameProduct") {
-			data["renameProduct"] = product("p1")
-		}
-		if strings.Contains(req.Query, "restock") {
-			data["restock"] = product("p1")
-		}
-		if strings.Contains(req.Query, "products") {
-			n := 10
-			argument(req, "products", "first", &n)
-			if n < 0 || n > 1000 { // refused, as the real subgraphs do, rather than allocated
-				data["products"] = nil
-				errs = append(errs, map[string]any{"message": "first must be between 0 and 1000", "path": []any{"products"}, "extensions": map[string]any{"code": "BAD_USER_INPUT"}})
-			} else {
-				list := make([]any, n)
-				for i := range list {
-					list[i] = product(fmt.Sprintf("p%d", i+1))
-				}
-				data["products"] = list
+	return newFixtureSubgraph(t, resolveProducts, streamProductChanged)
+}
+
+// resolveProducts answers the products subgraph's queries and mutations.
+func resolveProducts(req upstreamRequest) any {
+	data := map[string]any{}
+	var errs []any
+	if strings.Contains(req.Query, "failing") {
+		data["failing"] = nil
+		errs = append(errs, map[string]any{
+			"message":    "product id must be a UUID",
+			"path":       []any{"failing"},
+			"locations":  []any{map[string]any{"line": 1, "column": 3}},
+			"extensions": map[string]any{"code": "BAD_USER_INPUT", "sql": "SELECT secret"},
+		})
+	}
+	if strings.Contains(req.Query, "renameProduct") {
+		data["renameProduct"] = product("p1")
+	}
+	if strings.Contains(req.Query, "restock") {
+		data["restock"] = product("p1")
+	}
+	if strings.Contains(req.Query, "products") {
+		n := 10
+		argument(req, "products", "first", &n)
+		if n < 0 || n > 1000 { // refused, as the real subgraphs do, rather than allocated
+			data["products"] = nil
+			errs = append(errs, map[string]any{"message": "first must be between 0 and 1000", "path": []any{"products"}, "extensions": map[string]any{"code": "BAD_USER_INPUT"}})
+		} else {
+			list := make([]any, n)
+			for i := range list {
+				list[i] = product(fmt.Sprintf("p%d", i+1))
 			}
+			data["products"] = list
 		}
-		var id string
-		if argument(req, "product", "id", &id) {
-			data["product"] = product(id)
+	}
+	var id string
+	if argument(req, "product", "id", &id) {
+		data["product"] = product(id)
+	}
+	resp := map[string]any{"data": data}
+	if errs != nil {
+		resp["errors"] = errs
+	}
+	return resp
+}
+
+// streamProductChanged is the products subgraph's productChanged stream.
+func streamProductChanged(ctx context.Context, vars map[string]json.RawMessage, send func(any) error) {
+	var id string
+	for _, v := range vars {
+		_ = json.Unmarshal(v, &id) // the only argument is id
+	}
+	for i := 1; ; i++ {
+		p := product(id)
+		p["name"] = fmt.Sprintf("v%d", i)
+		if send(map[string]any{"productChanged": p}) != nil || (strings.HasPrefix(id, "last") && i == 2) {
+			return
 		}
-		resp := map[string]any{"data": data}
-		if errs != nil {
-			resp["errors"] = errs
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
-		return resp
-	}, func(ctx context.Context, vars map[string]json.RawMessage, send func(any) error) {
-		var id string
-		for _, v := range vars {
-			_ = json.Unmarshal(v, &id) // the only argument is id
-		}
-		for i := 1; ; i++ {
-			p := product(id)
-			p["name"] = fmt.Sprintf("v%d", i)
-			if send(map[string]any{"productChanged": p}) != nil || (strings.HasPrefix(id, "last") && i == 2) {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
+	}
 }
 
 // inventorySubgraph resolves Product.stock through _entities. A product

@@ -87,6 +87,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &trackingWriter{ResponseWriter: w}
 	defer func() {
 		if v := recover(); v != nil {
+			//nolint:errorlint // net/http treats only the sentinel itself as an abort (==), so only that is passed on.
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
@@ -157,58 +158,22 @@ type operation struct {
 	opType        ast.OperationType
 }
 
+// readRequest reads the operation of a POST body or a GET's parameters and
+// parses it; a requestError says why it will not run.
 func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operation, error) {
 	var body gqlRequest
+	var err error
 	switch r.Method {
 	case http.MethodPost:
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			// Only JSON: a form or text/plain POST could be a cross-site
-			// request forgery that browsers send without a CORS preflight.
-			if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/graphql-response+json" {
-				return nil, fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
-			}
-		}
-		if r.ContentLength > rt.opts.MaxBodyBytes && rt.opts.MaxBodyBytes > 0 {
-			return nil, tooLarge(rt.opts.MaxBodyBytes)
-		}
-		src := io.Reader(r.Body)
-		if rt.opts.MaxBodyBytes > 0 {
-			src = http.MaxBytesReader(w, r.Body, rt.opts.MaxBodyBytes)
-		}
-		raw, err := io.ReadAll(src)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, tooLarge(rt.opts.MaxBodyBytes)
-			}
-			return nil, fail(http.StatusBadRequest, codeBadRequest, "could not read request body")
-		}
-		raw = bytes.TrimSpace(raw)
-		if len(raw) > 0 && raw[0] == '[' {
-			return nil, fail(http.StatusBadRequest, codeBadRequest, "batched requests are not supported")
-		}
-		if err := json.Unmarshal(raw, &body); err != nil {
-			return nil, fail(http.StatusBadRequest, codeBadRequest, "request body is not a valid JSON object: %s", jsonProblem(err))
-		}
+		body, err = rt.readBody(w, r)
 	case http.MethodGet:
-		q := r.URL.Query()
-		if q.Has("query") {
-			s := q.Get("query")
-			body.Query = &s
-		}
-		if q.Has("operationName") {
-			s := q.Get("operationName")
-			body.OperationName = &s
-		}
-		if v := q.Get("variables"); v != "" {
-			if !json.Valid([]byte(v)) {
-				return nil, fail(http.StatusBadRequest, codeBadRequest, "variables parameter is not valid JSON")
-			}
-			body.Variables = json.RawMessage(v)
-		}
+		body, err = readQueryParameters(r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		return nil, fail(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method %s is not allowed; use POST, or GET for queries", r.Method)
+	}
+	if err != nil {
+		return nil, err
 	}
 
 	if body.Query == nil || strings.TrimSpace(*body.Query) == "" {
@@ -242,6 +207,62 @@ func (rt *Router) readRequest(w http.ResponseWriter, r *http.Request) (*operatio
 		return nil, fail(http.StatusBadRequest, codeBadRequest, "subscriptions need a websocket connection (graphql-transport-ws or graphql-ws) to %s", graphqlPath)
 	}
 	return op, nil
+}
+
+// readBody reads a POST's JSON body, within the body limit.
+func (rt *Router) readBody(w http.ResponseWriter, r *http.Request) (gqlRequest, error) {
+	var body gqlRequest
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		// Only JSON: a form or text/plain POST could be a cross-site
+		// request forgery that browsers send without a CORS preflight.
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && mt != "application/graphql-response+json" {
+			return body, fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	if r.ContentLength > rt.opts.MaxBodyBytes && rt.opts.MaxBodyBytes > 0 {
+		return body, tooLarge(rt.opts.MaxBodyBytes)
+	}
+	src := io.Reader(r.Body)
+	if rt.opts.MaxBodyBytes > 0 {
+		src = http.MaxBytesReader(w, r.Body, rt.opts.MaxBodyBytes)
+	}
+	raw, err := io.ReadAll(src)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return body, tooLarge(rt.opts.MaxBodyBytes)
+		}
+		return body, fail(http.StatusBadRequest, codeBadRequest, "could not read request body")
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		return body, fail(http.StatusBadRequest, codeBadRequest, "batched requests are not supported")
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return body, fail(http.StatusBadRequest, codeBadRequest, "request body is not a valid JSON object: %s", jsonProblem(err))
+	}
+	return body, nil
+}
+
+// readQueryParameters reads a GET's query, operationName and variables.
+func readQueryParameters(r *http.Request) (gqlRequest, error) {
+	var body gqlRequest
+	q := r.URL.Query()
+	if q.Has("query") {
+		s := q.Get("query")
+		body.Query = &s
+	}
+	if q.Has("operationName") {
+		s := q.Get("operationName")
+		body.OperationName = &s
+	}
+	if v := q.Get("variables"); v != "" {
+		if !json.Valid([]byte(v)) {
+			return body, fail(http.StatusBadRequest, codeBadRequest, "variables parameter is not valid JSON")
+		}
+		body.Variables = json.RawMessage(v)
+	}
+	return body, nil
 }
 
 func tooLarge(limit int64) *requestError {
@@ -355,7 +376,7 @@ func (rt *Router) classify(ctx context.Context, err error) *requestError {
 	case errors.As(err, &varErr):
 		return fail(http.StatusBadRequest, codeValidationFailed, "%s", varErr.Message)
 	}
-	rt.log.ErrorContext(ctx, "GraphQL execution failed", "error", err)
+	rt.log.ErrorContext(ctx, "GraphQL execution failed", "err", err)
 	return fail(http.StatusInternalServerError, codeInternal, "internal server error")
 }
 
@@ -387,7 +408,7 @@ func (rt *Router) finishResponse(raw []byte, timedOut bool) (int, []byte) {
 	}
 	var resp engineResponse
 	if err := json.Unmarshal(raw, &resp); err != nil {
-		rt.log.Error("engine produced invalid JSON", "error", err)
+		rt.log.Error("engine produced invalid JSON", "err", err)
 		return http.StatusInternalServerError, mustMarshal(engineResponse{Errors: []gqlError{newError(codeInternal, "internal server error")}})
 	}
 	for i := range resp.Errors {

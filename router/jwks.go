@@ -29,7 +29,7 @@ func (rt *Router) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	}
 	body, cacheControl, err := rt.fetchJWKS(r.Context())
 	if err != nil {
-		rt.log.WarnContext(r.Context(), "cannot fetch the token keys", "url", rt.opts.JWKSURL, "error", err)
+		rt.log.WarnContext(r.Context(), "cannot fetch the token keys", "url", rt.opts.JWKSURL, "err", err)
 		writeErrors(w, http.StatusBadGateway, newError(codeBadGateway, "the token keys are unavailable"))
 		return
 	}

@@ -16,71 +16,81 @@ func expandedStats(doc *ast.Document, operationName string, budget int) (operati
 	if !ok || !doc.OperationDefinitions[op].HasSelections {
 		return operationStats{}, false
 	}
-	work := 0
-	// flatten lists the fields directly in a set, fragments inlined.
-	var flatten func(set int, onStack map[string]bool, out *[]int) bool
-	flatten = func(set int, onStack map[string]bool, out *[]int) bool {
-		for _, selRef := range doc.SelectionSets[set].SelectionRefs {
-			if work++; work > budget {
+	e := &expander{doc: doc, budget: budget}
+	return e.measure(doc.OperationDefinitions[op].SelectionSet, map[string]bool{})
+}
+
+// expander is expandedStats' walk: work counts the selections visited, up
+// to budget.
+type expander struct {
+	doc          *ast.Document
+	work, budget int
+}
+
+// flatten lists the fields directly in a set, fragments inlined.
+func (e *expander) flatten(set int, onStack map[string]bool, out *[]int) bool {
+	doc := e.doc
+	for _, selRef := range doc.SelectionSets[set].SelectionRefs {
+		if e.work++; e.work > e.budget {
+			return false
+		}
+		sel := doc.Selections[selRef]
+		switch sel.Kind {
+		case ast.SelectionKindField:
+			*out = append(*out, sel.Ref)
+		case ast.SelectionKindInlineFragment:
+			if f := doc.InlineFragments[sel.Ref]; f.HasSelections && !e.flatten(f.SelectionSet, onStack, out) {
 				return false
 			}
-			sel := doc.Selections[selRef]
-			switch sel.Kind {
-			case ast.SelectionKindField:
-				*out = append(*out, sel.Ref)
-			case ast.SelectionKindInlineFragment:
-				if f := doc.InlineFragments[sel.Ref]; f.HasSelections && !flatten(f.SelectionSet, onStack, out) {
-					return false
-				}
-			case ast.SelectionKindFragmentSpread:
-				name := doc.FragmentSpreadNameString(sel.Ref)
-				ref, ok := doc.FragmentDefinitionRef([]byte(name))
-				if !ok || onStack[name] || !doc.FragmentDefinitions[ref].HasSelections {
-					continue
-				}
-				onStack[name] = true
-				ok = flatten(doc.FragmentDefinitions[ref].SelectionSet, onStack, out)
-				delete(onStack, name)
-				if !ok {
-					return false
-				}
+		case ast.SelectionKindFragmentSpread:
+			name := doc.FragmentSpreadNameString(sel.Ref)
+			ref, ok := doc.FragmentDefinitionRef([]byte(name))
+			if !ok || onStack[name] || !doc.FragmentDefinitions[ref].HasSelections {
+				continue
+			}
+			onStack[name] = true
+			ok = e.flatten(doc.FragmentDefinitions[ref].SelectionSet, onStack, out)
+			delete(onStack, name)
+			if !ok {
+				return false
 			}
 		}
-		return true
 	}
-	var measure func(set int, onStack map[string]bool) (operationStats, bool)
-	measure = func(set int, onStack map[string]bool) (operationStats, bool) {
-		var fields []int
-		if !flatten(set, onStack, &fields) {
-			return operationStats{}, false
-		}
-		s := operationStats{RootFields: len(fields)}
-		seen := map[string]bool{}
-		for _, ref := range fields {
-			f := doc.Fields[ref]
-			name := doc.FieldAliasOrNameString(ref)
-			if seen[name] {
-				s.Duplicates++
-			}
-			seen[name] = true
-			child := operationStats{}
-			if f.HasSelections {
-				var ok bool
-				if child, ok = measure(f.SelectionSet, onStack); !ok {
-					return operationStats{}, false
-				}
-			}
-			s.Depth = max(s.Depth, child.Depth+1)
-			s.Fields += 1 + child.Fields
-			s.Aliases += child.Aliases
-			if f.Alias.IsDefined {
-				s.Aliases++
-			}
-			s.Duplicates += child.Duplicates
-		}
-		return s, true
+	return true
+}
+
+// measure counts a set's fields with their fragments expanded.
+func (e *expander) measure(set int, onStack map[string]bool) (operationStats, bool) {
+	doc := e.doc
+	var fields []int
+	if !e.flatten(set, onStack, &fields) {
+		return operationStats{}, false
 	}
-	return measure(doc.OperationDefinitions[op].SelectionSet, map[string]bool{})
+	s := operationStats{RootFields: len(fields)}
+	seen := map[string]bool{}
+	for _, ref := range fields {
+		f := doc.Fields[ref]
+		name := doc.FieldAliasOrNameString(ref)
+		if seen[name] {
+			s.Duplicates++
+		}
+		seen[name] = true
+		child := operationStats{}
+		if f.HasSelections {
+			var ok bool
+			if child, ok = e.measure(f.SelectionSet, onStack); !ok {
+				return operationStats{}, false
+			}
+		}
+		s.Depth = max(s.Depth, child.Depth+1)
+		s.Fields += 1 + child.Fields
+		s.Aliases += child.Aliases
+		if f.Alias.IsDefined {
+			s.Aliases++
+		}
+		s.Duplicates += child.Duplicates
+	}
+	return s, true
 }
 
 // FuzzMeasureOperation: for any document that parses and has no fragment

@@ -149,7 +149,7 @@ func TestBudgetsRefuseBeforePlanning(t *testing.T) {
 		g := graphs[tt.graph]
 		t.Run(tt.graph+"/"+tt.name+"/http", func(t *testing.T) {
 			res := postQuery(t, g.server, tt.query, nil)
-			if res.status != http.StatusBadRequest || res.code(0) != codeQueryLimitExceeded || !strings.Contains(res.Errors[0].Message, tt.message) {
+			if res.status != http.StatusBadRequest || res.firstCode() != codeQueryLimitExceeded || !strings.Contains(res.Errors[0].Message, tt.message) {
 				t.Fatalf("got %d %.300s, want %q", res.status, res.body, tt.message)
 			}
 		})

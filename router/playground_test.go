@@ -103,52 +103,13 @@ func TestPlaygroundAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ttf": "font/ttf"}
-	hashed := regexp.MustCompile(`-[A-Z0-9]{8}\.[a-z0-9]+$`)
 	workers := 0
 	for _, e := range entries {
 		name := e.Name()
 		if strings.Contains(name, ".worker-") {
 			workers++
 		}
-		t.Run(name, func(t *testing.T) {
-			if !hashed.MatchString(name) {
-				t.Errorf("%s has no content hash in its name, so it must not be cached for good", name)
-			}
-			want, err := os.ReadFile("playground/dist/assets/" + name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, body := fetch(t, g, http.MethodGet, playground.AssetPrefix+name)
-			if res.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
-				t.Fatalf("status %d, %d bytes (want %d)", res.StatusCode, len(body), len(want))
-			}
-			if ct, ok := types[path.Ext(name)]; ok && res.Header.Get("Content-Type") != ct {
-				t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), ct)
-			}
-			if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
-				t.Errorf("Cache-Control %q", cc)
-			}
-			if res.Header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Error("no X-Content-Type-Options: nosniff")
-			}
-
-			res, body = fetch(t, g, http.MethodGet, playground.AssetPrefix+name, "Accept-Encoding", "br, gzip")
-			if res.Header.Get("Content-Encoding") != "gzip" {
-				t.Fatalf("Accept-Encoding gzip: Content-Encoding %q", res.Header.Get("Content-Encoding"))
-			}
-			zr, err := gzip.NewReader(bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, err := io.ReadAll(zr)
-			if err != nil || !bytes.Equal(plain, want) {
-				t.Fatalf("gzipped body does not decode to the file: %v", err)
-			}
-			if !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") {
-				t.Errorf("Vary %q", res.Header.Get("Vary"))
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkAsset(t, g, name) })
 	}
 	if workers != 3 {
 		t.Errorf("%d Monaco workers built, want editor, json and graphql", workers)
@@ -157,6 +118,52 @@ func TestPlaygroundAssets(t *testing.T) {
 		if res, body := fetch(t, g, http.MethodGet, p); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d %s", p, res.StatusCode, body)
 		}
+	}
+}
+
+var (
+	assetTypes      = map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ttf": "font/ttf"}
+	hashedAssetName = regexp.MustCompile(`-[A-Z0-9]{8}\.[a-z0-9]+$`)
+)
+
+// checkAsset fetches the built file name as is and gzipped, and checks
+// both against the file and their headers.
+func checkAsset(t *testing.T, g *testGraph, name string) {
+	if !hashedAssetName.MatchString(name) {
+		t.Errorf("%s has no content hash in its name, so it must not be cached for good", name)
+	}
+	want, err := os.ReadFile("playground/dist/assets/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := fetch(t, g, http.MethodGet, playground.AssetPrefix+name)
+	if res.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+		t.Fatalf("status %d, %d bytes (want %d)", res.StatusCode, len(body), len(want))
+	}
+	if ct, ok := assetTypes[path.Ext(name)]; ok && res.Header.Get("Content-Type") != ct {
+		t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), ct)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no X-Content-Type-Options: nosniff")
+	}
+
+	res, body = fetch(t, g, http.MethodGet, playground.AssetPrefix+name, "Accept-Encoding", "br, gzip")
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Accept-Encoding gzip: Content-Encoding %q", res.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(plain, want) {
+		t.Fatalf("gzipped body does not decode to the file: %v", err)
+	}
+	if !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("Vary %q", res.Header.Get("Vary"))
 	}
 }
 
@@ -233,7 +240,7 @@ func TestIntrospection(t *testing.T) {
 		g := startGraph(t, nil) // the zero Options: introspection off
 		for name, q := range introspect {
 			res := postQuery(t, g.server, q, nil)
-			if res.status != http.StatusBadRequest || res.code(0) != codeValidationFailed || !strings.Contains(res.Errors[0].Message, "introspection is disabled") {
+			if res.status != http.StatusBadRequest || res.firstCode() != codeValidationFailed || !strings.Contains(res.Errors[0].Message, "introspection is disabled") {
 				t.Errorf("%s: %d %s", name, res.status, res.body)
 			}
 		}
@@ -241,7 +248,7 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("refused introspection reached the subgraphs %d times", got)
 		}
 		res := get(t, g.server, url.Values{"query": {introspect["__type"]}})
-		if res.status != http.StatusBadRequest || res.code(0) != codeValidationFailed {
+		if res.status != http.StatusBadRequest || res.firstCode() != codeValidationFailed {
 			t.Errorf("GET: %d %s", res.status, res.body)
 		}
 		// __typename is not introspection of the schema.

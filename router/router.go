@@ -123,10 +123,10 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	opts.setDefaults()
 	trusted, err := parseProxies(opts.TrustedProxies)
 	if err != nil {
-		return nil, fmt.Errorf("router: %w", err)
+		return nil, err
 	}
 	if opts.Verifier == nil {
-		opts.Logger.Warn("router: no token verifier; bearer tokens reach the subgraphs unchecked")
+		opts.Logger.Warn("no token verifier; bearer tokens reach the subgraphs unchecked")
 	}
 	rc, err := composeRouterConfig(ctx, opts.Subgraphs)
 	if err != nil {
@@ -147,7 +147,7 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	cfg, err := factory.BuildEngineConfigurationWithRouterConfig(rc)
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("router: build engine configuration: %w", err)
+		return nil, fmt.Errorf("build engine configuration: %w", err)
 	}
 	eng, err := engine.NewExecutionEngine(engineCtx, engineLog, cfg, resolve.ResolverOptions{
 		MaxConcurrency: 1024,
@@ -174,14 +174,14 @@ func New(ctx context.Context, opts Options) (*Router, error) {
 	})
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("router: create engine: %w", err)
+		return nil, fmt.Errorf("create engine: %w", err)
 	}
 	ints := newIntInputs(cfg.Schema().Document())
 	var pg *playground.Handler
 	if opts.Playground {
 		if pg, err = playground.New(); err != nil {
 			stop()
-			return nil, fmt.Errorf("router: playground: %w", err)
+			return nil, fmt.Errorf("playground: %w", err)
 		}
 	}
 	return &Router{
@@ -226,7 +226,7 @@ func (rt *Router) Close() error {
 type subscriptionErrorWriter struct{ log *slog.Logger }
 
 func (e subscriptionErrorWriter) WriteError(ctx *resolve.Context, err error, _ *resolve.GraphQLResponse, w io.Writer) {
-	e.log.WarnContext(ctx.Context(), "subscription could not start", "error", err)
+	e.log.WarnContext(ctx.Context(), "subscription could not start", "err", err)
 	_, _ = w.Write(mustMarshal(engineResponse{Errors: []gqlError{newError(codeSubgraphUnavailable, "the subgraph serving this subscription is unavailable")}}))
 	if f, ok := w.(interface{ Flush() error }); ok {
 		_ = f.Flush()
@@ -244,12 +244,12 @@ func prepareDataSources(rc *nodev1.RouterConfig) error {
 	for _, ds := range rc.GetEngineConfig().GetDatasourceConfigurations() {
 		name, ok := names[ds.GetId()]
 		if !ok {
-			return fmt.Errorf("router: composed data source %q has no subgraph", ds.GetId())
+			return fmt.Errorf("composed data source %q has no subgraph", ds.GetId())
 		}
 		ds.Id = name
 		gql := ds.GetCustomGraphql()
 		if gql == nil || gql.GetFetch() == nil {
-			return fmt.Errorf("router: subgraph %q has no fetch configuration", name)
+			return fmt.Errorf("subgraph %q has no fetch configuration", name)
 		}
 		if gql.Fetch.Header == nil {
 			gql.Fetch.Header = map[string]*nodev1.HTTPHeader{}

@@ -62,12 +62,21 @@ type response struct {
 	} `json:"errors"`
 }
 
-func (r *response) code(i int) string {
-	if i >= len(r.Errors) {
+// firstCode is the extensions.code of the first error, if any.
+func (r *response) firstCode() string {
+	if len(r.Errors) == 0 {
 		return ""
 	}
-	c, _ := r.Errors[i].Extensions["code"].(string)
+	c, _ := r.Errors[0].Extensions["code"].(string)
 	return c
+}
+
+// closeRouter closes a router that a test built itself.
+func closeRouter(t *testing.T, r *Router) {
+	t.Helper()
+	if err := r.Close(); err != nil {
+		t.Errorf("close router: %v", err)
+	}
 }
 
 func do(t *testing.T, req *http.Request) *response {
@@ -167,7 +176,7 @@ func TestGETQueryAndGETMutationRejected(t *testing.T) {
 		t.Fatalf("GET query: %d %s", res.status, res.body)
 	}
 	res = get(t, g.server, url.Values{"query": {`mutation { renameProduct(id: "p1", name: "x") { id } }`}})
-	if res.status != http.StatusMethodNotAllowed || res.code(0) != codeMethodNotAllowed {
+	if res.status != http.StatusMethodNotAllowed || res.firstCode() != codeMethodNotAllowed {
 		t.Fatalf("GET mutation: %d %s", res.status, res.body)
 	}
 	if n := len(g.products.recorded()); n != 1 {
@@ -205,7 +214,7 @@ func TestBadRequests(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, g.server.URL+"/graphql", strings.NewReader(tt.body))
 			req.Header.Set("Content-Type", tt.contentType)
 			res := do(t, req)
-			if res.status != tt.status || len(res.Errors) == 0 || res.code(0) != tt.code || !strings.Contains(res.Errors[0].Message, tt.message) {
+			if res.status != tt.status || len(res.Errors) == 0 || res.firstCode() != tt.code || !strings.Contains(res.Errors[0].Message, tt.message) {
 				t.Fatalf("got %d %s, want %d %s containing %q", res.status, res.body, tt.status, tt.code, tt.message)
 			}
 		})
@@ -238,7 +247,7 @@ func TestQueryLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := postQuery(t, tt.g.server, tt.query, nil)
-			if res.status != http.StatusBadRequest || res.code(0) != codeQueryLimitExceeded || !strings.Contains(res.Errors[0].Message, tt.detail) {
+			if res.status != http.StatusBadRequest || res.firstCode() != codeQueryLimitExceeded || !strings.Contains(res.Errors[0].Message, tt.detail) {
 				t.Fatalf("got %d %s, want %q", res.status, res.body, tt.detail)
 			}
 		})
@@ -254,7 +263,7 @@ func TestSubgraphDownIsReportedWithoutLeakingItsAddress(t *testing.T) {
 	g.inventory.Close()
 
 	res := postQuery(t, g.server, `{ product(id: "p1") { id name stock } }`, nil)
-	if res.status != http.StatusOK || len(res.Errors) != 1 || res.code(0) != codeSubgraphUnavailable {
+	if res.status != http.StatusOK || len(res.Errors) != 1 || res.firstCode() != codeSubgraphUnavailable {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 	if !strings.Contains(res.Errors[0].Message, "inventory") || res.Errors[0].Extensions["serviceName"] != "inventory" {
@@ -275,7 +284,7 @@ func TestSubgraphErrorsPassThrough(t *testing.T) {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 	e := res.Errors[0]
-	if e.Message != "product id must be a UUID" || res.code(0) != "BAD_USER_INPUT" || len(e.Path) != 1 || e.Path[0] != "failing" {
+	if e.Message != "product id must be a UUID" || res.firstCode() != "BAD_USER_INPUT" || len(e.Path) != 1 || e.Path[0] != "failing" {
 		t.Fatalf("subgraph error changed on the way: %s", res.body)
 	}
 	if _, ok := e.Extensions["sql"]; ok || e.Locations != nil {
@@ -284,7 +293,7 @@ func TestSubgraphErrorsPassThrough(t *testing.T) {
 
 	// An entity error: its _entities path becomes the client's path.
 	res = postQuery(t, g.server, `{ product(id: "gone1") { id stock } }`, nil)
-	if len(res.Errors) != 1 || res.code(0) != "NOT_FOUND" || res.Errors[0].Message != "no stock record for product gone1" {
+	if len(res.Errors) != 1 || res.firstCode() != "NOT_FOUND" || res.Errors[0].Message != "no stock record for product gone1" {
 		t.Fatalf("entity error: %s", res.body)
 	}
 	if p := res.Errors[0].Path; len(p) == 0 || p[0] != "product" {
@@ -293,7 +302,7 @@ func TestSubgraphErrorsPassThrough(t *testing.T) {
 }
 
 func TestRequestTimeout(t *testing.T) {
-	slow := newFixtureSubgraph(t, func(req upstreamRequest) any {
+	slow := newFixtureSubgraph(t, func(upstreamRequest) any {
 		time.Sleep(2 * time.Second)
 		return nil
 	}, nil)
@@ -304,13 +313,13 @@ func TestRequestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeRouter(t, r)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
 	start := time.Now()
 	res := postQuery(t, srv, `{ products { id } }`, nil)
-	if res.status != http.StatusGatewayTimeout || res.code(0) != codeGatewayTimeout {
+	if res.status != http.StatusGatewayTimeout || res.firstCode() != codeGatewayTimeout {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
@@ -320,7 +329,7 @@ func TestRequestTimeout(t *testing.T) {
 
 func TestRequestTimeoutKeepsDataThatArrived(t *testing.T) {
 	products := productsSubgraph(t)
-	slowInventory := newFixtureSubgraph(t, func(req upstreamRequest) any {
+	slowInventory := newFixtureSubgraph(t, func(upstreamRequest) any {
 		time.Sleep(2 * time.Second)
 		return nil
 	}, nil)
@@ -334,12 +343,12 @@ func TestRequestTimeoutKeepsDataThatArrived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer closeRouter(t, r)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
 	res := postQuery(t, srv, `{ products(first: 1) { id } product(id: "p1") { stock } }`, nil)
-	if res.status != http.StatusOK || res.code(0) != codeGatewayTimeout || !strings.Contains(res.Errors[0].Message, "inventory") {
+	if res.status != http.StatusOK || res.firstCode() != codeGatewayTimeout || !strings.Contains(res.Errors[0].Message, "inventory") {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 	if res.Data["products"] == nil || res.Data["product"] != nil {
@@ -355,7 +364,7 @@ func TestPanicBecomesInternalServerError(t *testing.T) {
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 	res := postQuery(t, srv, `{ products { id } }`, nil)
-	if res.status != http.StatusInternalServerError || res.code(0) != codeInternal || res.Errors[0].Message != "internal server error" {
+	if res.status != http.StatusInternalServerError || res.firstCode() != codeInternal || res.Errors[0].Message != "internal server error" {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 }
@@ -363,7 +372,7 @@ func TestPanicBecomesInternalServerError(t *testing.T) {
 func TestUnknownPath(t *testing.T) {
 	g := startGraph(t, nil)
 	req, _ := http.NewRequest(http.MethodGet, g.server.URL+"/nope", nil)
-	if res := do(t, req); res.status != http.StatusNotFound || res.code(0) != codeNotFound {
+	if res := do(t, req); res.status != http.StatusNotFound || res.firstCode() != codeNotFound {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 }
@@ -373,14 +382,14 @@ func TestUnknownPath(t *testing.T) {
 // counted: one open stream must not hold back requests.
 func TestSubgraphConnectionLimit(t *testing.T) {
 	var inFlight, most atomic.Int64
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		time.Sleep(50 * time.Millisecond)
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+		_, _ = io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
 	}))
 	defer slow.Close()
 	g := startGraph(t, func(o *Options) {
@@ -435,10 +444,10 @@ func TestIdenticalQueriesShareOneSubgraphRequest(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 		w.Header().Set("Content-Type", "application/json")
 		if strings.Contains(string(body), "renameProduct") {
-			io.WriteString(w, `{"data":{"renameProduct":{"id":"p1","name":"renamed"}}}`)
+			_, _ = io.WriteString(w, `{"data":{"renameProduct":{"id":"p1","name":"renamed"}}}`)
 			return
 		}
-		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+		_, _ = io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
 	}))
 	defer slow.Close()
 	g := startGraph(t, func(o *Options) { o.Subgraphs[0].RoutingURL = slow.URL + "/graphql" })
@@ -479,11 +488,11 @@ func TestIdenticalQueriesShareOneSubgraphRequest(t *testing.T) {
 // shared subgraph request is nobody's to cancel.
 func TestSharedQuerySurvivesTheFirstCallerLeaving(t *testing.T) {
 	arrived := make(chan struct{}, 8)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		arrived <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
+		_, _ = io.WriteString(w, `{"data":{"product":{"id":"p1","name":"Product p1"}}}`)
 	}))
 	defer slow.Close()
 	g := startGraph(t, func(o *Options) { o.Subgraphs[0].RoutingURL = slow.URL + "/graphql" })

@@ -31,6 +31,9 @@ const upstreamFrameTimeout = 5 * time.Second
 // this factory can only set the client's options.
 type upstreamSubscriptions struct{ log abstractlogger.Logger }
 
+// NewSubscriptionClient implements graphql_datasource.GraphQLSubscriptionClientFactory.
+//
+//nolint:revive // context-as-argument: the engine's interface fixes this signature, context third.
 func (f upstreamSubscriptions) NewSubscriptionClient(httpClient, streamingClient *http.Client, engineCtx context.Context, options ...graphql_datasource.Options) graphql_datasource.GraphQLSubscriptionClient {
 	options = append([]graphql_datasource.Options{
 		graphql_datasource.WithLogger(f.log),

@@ -58,7 +58,7 @@ func TestIntVariablesAreRefusedBeyond32Bits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := post(t, g.server, `{"query":`+quote(tt.query)+`,"variables":`+tt.variables+`}`)
-			if res.status != http.StatusBadRequest || res.code(0) != codeValidationFailed || !strings.Contains(res.Errors[0].Message, tt.message) {
+			if res.status != http.StatusBadRequest || res.firstCode() != codeValidationFailed || !strings.Contains(res.Errors[0].Message, tt.message) {
 				t.Fatalf("got %d %s, want 400 %s with %q", res.status, res.body, codeValidationFailed, tt.message)
 			}
 		})

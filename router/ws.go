@@ -44,7 +44,7 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request, princip
 	raw, _, hs, err := up.Upgrade(r, w)
 	if err != nil {
 		// The upgrader has already answered with a 4xx.
-		rt.log.DebugContext(r.Context(), "websocket upgrade failed", "error", err)
+		rt.log.DebugContext(r.Context(), "websocket upgrade failed", "err", err)
 		return
 	}
 	conn := eofConn{raw}
@@ -116,7 +116,7 @@ func (rt *Router) serveWebsocket(w http.ResponseWriter, r *http.Request, princip
 	)
 	select {
 	case err := <-errc:
-		rt.log.ErrorContext(r.Context(), "websocket handler failed", "error", err)
+		rt.log.ErrorContext(r.Context(), "websocket handler failed", "err", err)
 	default:
 	}
 }

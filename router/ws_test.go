@@ -117,7 +117,7 @@ func TestSubscriptionsThroughRouter(t *testing.T) {
 			if err := wsjson.Write(ctx, c, wsMessage{ID: "1", Type: p.stop}); err != nil {
 				t.Fatal(err)
 			}
-			c.Close(websocket.StatusNormalClosure, "")
+			_ = c.Close(websocket.StatusNormalClosure, "") // done: how the close goes is not under test
 		})
 	}
 }
@@ -228,7 +228,7 @@ func TestSubscriptionRefusedBySubgraph(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A subgraph that refuses the upgrade, as ours do for a token they reject.
-	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	}))
 	defer refusing.Close()

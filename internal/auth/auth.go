@@ -15,7 +15,9 @@ import (
 // Role is what a user may do.
 type Role string
 
-// Roles (DESIGN §4).
+// Roles: a Customer acts on their own account and orders; an Admin also
+// manages the catalogue, stock, shipping and users, and sees every order
+// and payment.
 const (
 	Customer Role = "CUSTOMER"
 	Admin    Role = "ADMIN"

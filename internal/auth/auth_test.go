@@ -42,9 +42,9 @@ func issue(t *testing.T, k auth.Key, issuer, audience string, ttl time.Duration)
 // jwksServer serves the public keys of *keys and counts fetches.
 func jwksServer(t *testing.T, keys *[]auth.Key) (*httptest.Server, *atomic.Int64) {
 	var fetches atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fetches.Add(1)
-		w.Write(auth.JWKS(*keys))
+		_, _ = w.Write(auth.JWKS(*keys)) // a failed write fails the verifier's fetch
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &fetches

@@ -108,7 +108,7 @@ const (
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
 		return Principal{}, fmt.Errorf("%w: no kid", ErrInvalidToken)
@@ -119,13 +119,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	}
 	var c claims
 	if err := tok.Claims(key.Key, &c); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Expiry == nil || c.Subject == "" || !c.Role.Valid() {
 		return Principal{}, fmt.Errorf("%w: missing exp, sub or role", ErrInvalidToken)
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: time.Now()}, Leeway); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	return Principal{UserID: c.Subject, Role: c.Role, SessionID: c.SID, ExpiresAt: c.Expiry.Time().Add(Leeway)}, nil
 }
@@ -151,7 +151,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (jose.JSONWebKey, error)
 		if found := v.keys.Key(kid); len(found) > 0 {
 			return found[0], nil
 		}
-		return jose.JSONWebKey{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return jose.JSONWebKey{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	v.keys, v.fetched = set, time.Now()
 	if found := v.keys.Key(kid); len(found) > 0 {

@@ -1,7 +1,7 @@
 // Package gqlerr is the client-facing error of a GraphQL operation: a
-// message and one of the top-level codes of DESIGN §3, reported in
-// extensions.code. Any other error a resolver returns is internal and
-// reaches clients only as INTERNAL_SERVER_ERROR.
+// message and one of the top-level codes below, reported in
+// extensions.code, which clients branch on. Any other error a resolver
+// returns is internal and reaches clients only as INTERNAL_SERVER_ERROR.
 package gqlerr
 
 import "fmt"

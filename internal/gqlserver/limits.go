@@ -61,16 +61,16 @@ func init() {
 	errcode.RegisterErrorType(QueryLimitExceeded, errcode.KindProtocol)
 }
 
-// limitBody refuses a body over max bytes with a 413 GraphQL error: by its
+// limitBody refuses a body over limit bytes with a 413 GraphQL error: by its
 // Content-Length before reading it, and for a body without a length as soon
 // as the limit is passed. The body is read here, so that both are answered
 // as such, and a body that cannot be read (the client went away, or was too
 // slow for the server's read timeout) as a 400, not as gqlgen's 200 "could
 // not read request body" with the connection's addresses in it.
-func limitBody(max int64, next http.Handler) http.Handler {
+func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			tooLarge(w, max)
+		if r.ContentLength > limit {
+			tooLarge(w, limit)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -78,11 +78,11 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			if r.ContentLength > 0 {
 				body.Grow(int(r.ContentLength) + bytes.MinRead)
 			}
-			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 			var tooBig *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooBig):
-				tooLarge(w, max)
+				tooLarge(w, limit)
 				return
 			case err != nil:
 				writeError(w, http.StatusBadRequest, "could not read the request body", badRequest)
@@ -94,10 +94,10 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	})
 }
 
-func tooLarge(w http.ResponseWriter, max int64) {
+func tooLarge(w http.ResponseWriter, limit int64) {
 	// The rest of the body is not read: the connection is not reused.
 	w.Header().Set("Connection", "close")
-	writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", max), PayloadTooLarge)
+	writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit), PayloadTooLarge)
 }
 
 func writeError(w http.ResponseWriter, status int, message, code string) {

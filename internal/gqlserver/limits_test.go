@@ -210,7 +210,12 @@ func TestSubscriptionOutlivesTheServerTimeouts(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
 
 	sub := gqltest.Client{URL: "http://" + addr.String() + "/graphql"}.Subscribe(t, "subscription { tick }", nil)
 	// 15 ticks take 1.5 s, five times the timeouts.

@@ -110,7 +110,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.Logger.Warn("shutdown: closing connections still open", "component", s.Name, "after", s.ShutdownTimeout)
 		_ = srv.Close()
 	}
-	<-errc
+	// Serve returns http.ErrServerClosed once Shutdown or Close is called;
+	// anything else is a failure that raced with ctx's cancellation.
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: serve: %w", s.Name, err)
+	}
 	return nil
 }
 

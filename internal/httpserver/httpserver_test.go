@@ -29,14 +29,23 @@ func start(t *testing.T, s *httpserver.Server) (base string, stop func() error) 
 	return "http://" + addr.String(), stop
 }
 
+// shutdown stops a server that start serves and fails the test if it did
+// not shut down cleanly.
+func shutdown(t *testing.T, stop func() error) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
 // Shutdown lets a request in flight finish, then refuses new ones.
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	entered := make(chan struct{})
 	base, stop := start(t, &httpserver.Server{Name: "test", Timeouts: httpserver.Timeouts{ShutdownTimeout: 5 * time.Second},
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			close(entered)
 			time.Sleep(300 * time.Millisecond)
-			io.WriteString(w, "finished")
+			_, _ = io.WriteString(w, "finished") // the client checks what arrived
 		})})
 	got := make(chan string, 1)
 	go func() {
@@ -66,7 +75,7 @@ func TestReadinessReportsEachDependency(t *testing.T) {
 		"postgres": func(context.Context) error { return nil },
 		"kafka":    func(context.Context) error { return errors.New("no brokers") },
 	}})
-	defer stop()
+	defer shutdown(t, stop)
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +95,10 @@ func TestReadinessReportsEachDependency(t *testing.T) {
 func TestRequestIDAndTraceparent(t *testing.T) {
 	type seen struct{ id, tp string }
 	got := make(chan seen, 1)
-	base, stop := start(t, &httpserver.Server{Name: "test", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base, stop := start(t, &httpserver.Server{Name: "test", Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		got <- seen{httpserver.RequestID(r.Context()), events.TraceparentFrom(r.Context())}
 	})})
-	defer stop()
+	defer shutdown(t, stop)
 
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	req, _ := http.NewRequest(http.MethodGet, base+"/x", nil)

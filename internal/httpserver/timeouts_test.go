@@ -56,7 +56,7 @@ var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body not read", http.StatusBadRequest)
 		return
 	}
-	w.Write(b)
+	_, _ = w.Write(b) // the client checks what arrived
 })
 
 // A client that sends its body a byte at a time is cut off after the read
@@ -64,7 +64,9 @@ var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func TestSlowBodyIsCut(t *testing.T) {
 	addr := startShort(t, echoBody)
 	conn := dial(t, addr)
-	fmt.Fprintf(conn, "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n")
+	if _, err := fmt.Fprintf(conn, "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
@@ -100,7 +102,9 @@ func TestSlowHeadersAreCut(t *testing.T) {
 func TestIdleKeepAliveIsClosed(t *testing.T) {
 	addr := startShort(t, echoBody)
 	conn := dial(t, addr)
-	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+	if _, err := fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil || resp.StatusCode != http.StatusOK || resp.Close {
 		t.Fatalf("first request: %v %v", resp, err)
@@ -135,42 +139,17 @@ func TestNormalRequestsAreServed(t *testing.T) {
 // server hand the connection over with them set: the middleware clears
 // them for every component either way ("leaving deadlines").
 func TestHijackedConnectionIsNotCut(t *testing.T) {
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer conn.Close()
-		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		rw.Flush()
-		for {
-			line, err := rw.ReadString('\n')
-			if err != nil {
-				return
-			}
-			rw.WriteString(line)
-			rw.Flush()
-		}
-	})
-	servers := map[string]func() string{
-		"httpserver.Server": func() string { return startShort(t, echo) },
-		"leaving deadlines": func() string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := &http.Server{Handler: leavesDeadlines(httpserver.Middleware("test", slog.New(slog.DiscardHandler), echo)),
-				ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
-			return l.Addr().String()
-		},
+	echo := hijackingEcho(t)
+	servers := map[string]func(*testing.T, http.Handler) string{
+		"httpserver.Server": startShort,
+		"leaving deadlines": startLeavingDeadlines,
 	}
 	for name, start := range servers {
 		t.Run(name, func(t *testing.T) {
-			conn := dial(t, start())
-			fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			conn := dial(t, start(t, echo))
+			if _, err := fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: test\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
 			r := bufio.NewReader(conn)
 			resp, err := http.ReadResponse(r, nil)
 			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
@@ -181,13 +160,62 @@ func TestHijackedConnectionIsNotCut(t *testing.T) {
 			// than the idle timeout.
 			for i := range 5 {
 				time.Sleep(short + 10*time.Millisecond)
-				fmt.Fprintf(conn, "ping %d\n", i)
+				if _, err := fmt.Fprintf(conn, "ping %d\n", i); err != nil {
+					t.Fatalf("echo %d: %v", i, err)
+				}
 				if line, err := r.ReadString('\n'); err != nil || line != fmt.Sprintf("ping %d\n", i) {
 					t.Fatalf("echo %d after %v: %q %v", i, time.Duration(i+1)*short, line, err)
 				}
 			}
 		})
 	}
+}
+
+// hijackingEcho upgrades to a line echo on the hijacked connection.
+func hijackingEcho(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		// A write that fails ends the echo; the client sees it go quiet.
+		if _, err := rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"); err != nil || rw.Flush() != nil {
+			return
+		}
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := rw.WriteString(line); err != nil || rw.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// startLeavingDeadlines serves h behind the middleware, with every timeout
+// short, from a server that hands hijacked connections over with their
+// deadlines set; it returns the host:port.
+func startLeavingDeadlines(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: leavesDeadlines(httpserver.Middleware("test", slog.New(slog.DiscardHandler), h)),
+		ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return l.Addr().String()
 }
 
 // leavesDeadlines serves h as a server that hands hijacked connections

@@ -168,13 +168,13 @@ func badConn(err error) error { return errors.Join(driver.ErrBadConn, err) }
 func quote(ident string) string { return `"` + ident + `"` }
 
 // Backoff is the wait after the attempt-th failure: doubling from initial
-// up to max, then drawn between half and all of that, so jobs that failed
-// together do not retry together.
-func Backoff(attempt int, initial, max time.Duration) time.Duration {
+// up to ceiling, then drawn between half and all of that, so jobs that
+// failed together do not retry together.
+func Backoff(attempt int, initial, ceiling time.Duration) time.Duration {
 	d := initial
-	for i := 1; i < attempt && d < max; i++ {
+	for i := 1; i < attempt && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, max)
+	d = min(d, ceiling)
 	return d/2 + rand.N(d/2+1)
 }

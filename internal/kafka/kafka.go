@@ -71,7 +71,9 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded kafka on %s: %w", o.Addr, err)
+		// kfake's errors name the address (listen) or the data (loading,
+		// persisting); callers say it was the embedded broker.
+		return nil, err
 	}
 	return &Embedded{cluster: c}, nil
 }

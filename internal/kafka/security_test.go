@@ -65,7 +65,9 @@ func TestTLSWithCAFile(t *testing.T) {
 
 func TestSecureRejectsBadSettings(t *testing.T) {
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(notPEM, []byte("not a certificate"), 0o600)
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		sec  kafka.Security
 		want string

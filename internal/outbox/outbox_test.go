@@ -97,7 +97,10 @@ func (e *env) change(ctx context.Context, id string, msg proto.Message, rollback
 		}
 		return nil
 	})
-	if err != nil && !(rollback && errors.Is(err, errRollback)) {
+	if rollback && errors.Is(err, errRollback) {
+		return
+	}
+	if err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -254,7 +257,12 @@ func TestCrashBetweenPublishAndDeleteIsAbsorbedByInbox(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(cctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	}()
 
 	adm := kadm.NewClient(kafkatest.Client(t, e.cluster))
 	testrun.WaitFor(t, "the group to commit past both copies", func() bool {

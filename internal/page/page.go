@@ -1,6 +1,7 @@
-// Package page implements Relay cursor pagination over keyset queries
-// (DESIGN §3): a cursor is the (created_at, id) of the last row seen, so a
-// page is an index range scan, never OFFSET.
+// Package page implements Relay cursor pagination over keyset queries, for
+// every connection field of the API: a cursor is the (created_at, id) of
+// the last row seen, so a page is an index range scan, never OFFSET, and
+// rows inserted meanwhile neither shift nor repeat the pages after it.
 package page
 
 import (

@@ -1,6 +1,7 @@
 package page_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func TestCursorRoundTrip(t *testing.T) {
 
 func TestDecodeRejectsForeignCursors(t *testing.T) {
 	for _, s := range []string{"!!", "bm90LWEtY3Vyc29y", "MjAyNi0wMS0wMnw"} {
-		if _, err := page.Decode(s); err != page.ErrBadCursor {
+		if _, err := page.Decode(s); !errors.Is(err, page.ErrBadCursor) {
 			t.Errorf("Decode(%q) = %v, want ErrBadCursor", s, err)
 		}
 	}
@@ -28,7 +29,7 @@ func TestDecodeRejectsForeignCursors(t *testing.T) {
 
 func TestSize(t *testing.T) {
 	n := 101
-	if _, err := page.Size(&n); err != page.ErrBadSize {
+	if _, err := page.Size(&n); !errors.Is(err, page.ErrBadSize) {
 		t.Errorf("101: %v", err)
 	}
 	if s, _ := page.Size(nil); s != page.Default {

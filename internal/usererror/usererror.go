@@ -1,5 +1,6 @@
 // Package usererror holds the expected failures a mutation reports in its
-// payload's userErrors (DESIGN §3), and the input validation that produces
+// payload's userErrors (bad input the client can correct, as opposed to
+// the top-level errors of gqlerr), and the input validation that produces
 // most of them. Every subgraph binds its GraphQL UserError and ErrorCode
 // types to these Go types.
 package usererror

@@ -86,7 +86,9 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		if t.Failed() {
 			t.Logf("pgtest: private server log:\n%s", s.logTail(40))
 		}
-		os.RemoveAll(s.dir)
+		if err := os.RemoveAll(s.dir); err != nil {
+			t.Errorf("pgtest: remove private server: %v", err)
+		}
 	})
 	if s.asUser {
 		if err := chownToPostgres(s.dir); err != nil {
@@ -143,7 +145,7 @@ func (s *Server) Stop(ctx context.Context, mode StopMode) error {
 		return nil
 	}
 	if out, err := s.run(ctx, "pg_ctl", "stop", "-w", "-t", "60", "-D", s.data, "-m", string(mode)); err != nil {
-		return fmt.Errorf("pg_ctl stop -m %s: %v\n%s", mode, err, out)
+		return fmt.Errorf("pg_ctl stop -m %s: %w\n%s", mode, err, out)
 	}
 	return nil
 }
@@ -160,7 +162,7 @@ func (s *Server) Start(ctx context.Context) error {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=%d -c fsync=off",
 		s.port, s.dir, s.maxConn)
 	if out, err := s.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", s.data, "-l", s.log, "-o", opts); err != nil {
-		return fmt.Errorf("pg_ctl start: %v\n%s\nlog %s:\n%s", err, out, s.log, s.logTail(20))
+		return fmt.Errorf("pg_ctl start: %w\n%s\nlog %s:\n%s", err, out, s.log, s.logTail(20))
 	}
 	// pg_ctl -w trusts postmaster.pid; a real connection proves clients can
 	// get in over TCP.
