@@ -21,7 +21,7 @@ var Spec = service.Spec{
 	Name:       "inventory",
 	Migrations: []string{"inventory"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		inv := core.New(d.DB, d.Logger)
+		inv := core.NewInventory(d.DB, core.Options{Logger: d.Logger})
 		consumer, err := inbox.New(d.DB, d.Cluster, "inventory", core.Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ var Spec = service.Spec{
 		if err != nil {
 			return nil, fmt.Errorf("notification: %w", err)
 		}
-		notes := core.NewNotifications(d.DB, senders, core.Options{Logger: d.Logger})
+		notes := core.NewNotifications(d.DB, core.Options{Senders: senders, Logger: d.Logger})
 		consumer, err := inbox.New(d.DB, d.Cluster, "notification", Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err

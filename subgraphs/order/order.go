@@ -22,7 +22,7 @@ var Spec = service.Spec{
 	Name:       "order",
 	Migrations: []string{"order"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		orders := core.NewOrders(d.DB, d.Logger)
+		orders := core.NewOrders(d.DB, core.Options{Logger: d.Logger})
 		consumer, err := inbox.New(d.DB, d.Cluster, core.Group, core.Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err

@@ -33,7 +33,7 @@ var Spec = service.Spec{
 			return nil, fmt.Errorf("payment: %w", err)
 		}
 		// The sandbox is the only provider so far.
-		payments := core.NewPayments(d.DB, core.NewSandbox(), core.Options{Logger: d.Logger})
+		payments := core.NewPayments(d.DB, core.Options{Provider: core.NewSandbox(), Logger: d.Logger})
 		consumer, err := inbox.New(d.DB, d.Cluster, "payment", Topics, inbox.Options{Logger: d.Logger})
 		if err != nil {
 			return nil, err

@@ -26,12 +26,17 @@ type Inventory struct {
 	log    *slog.Logger
 }
 
-// New returns the inventory stored in db.
-func New(db *bun.DB, log *slog.Logger) *Inventory {
-	if log == nil {
-		log = slog.Default()
+// Options configure an Inventory.
+type Options struct {
+	Logger *slog.Logger // default slog.Default()
+}
+
+// NewInventory returns the inventory stored in db.
+func NewInventory(db *bun.DB, o Options) *Inventory {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return &Inventory{db: db, events: outbox.NewWriter("inventory"), log: log}
+	return &Inventory{db: db, events: outbox.NewWriter("inventory"), log: o.Logger}
 }
 
 // Stocks returns the stock of each product of ids, in the same order, with

@@ -22,6 +22,9 @@ import (
 
 // Options tune Notifications; zero values take the defaults.
 type Options struct {
+	// Senders deliver each channel's notifications; a channel without a
+	// sender is never recorded.
+	Senders map[Channel]Sender
 	// MaxAttempts is how many sends a notification gets before it is
 	// FAILED; default 6.
 	MaxAttempts int
@@ -48,8 +51,8 @@ type Notifications struct {
 }
 
 // NewNotifications returns the notifications stored in db, delivered
-// through senders; a channel without a sender is never recorded.
-func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Notifications {
+// through opts.Senders.
+func NewNotifications(db *bun.DB, opts Options) *Notifications {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 6
 	}
@@ -66,7 +69,7 @@ func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Not
 		opts.Logger = slog.Default()
 	}
 	opts.Jobs.Logger = opts.Logger
-	return &Notifications{db: db, senders: senders, opts: opts, log: opts.Logger.With("component", "notifications")}
+	return &Notifications{db: db, senders: opts.Senders, opts: opts, log: opts.Logger.With("component", "notifications")}
 }
 
 // Register hands n the events it reacts to, as c consumes them; c must

@@ -30,12 +30,17 @@ type Orders struct {
 	log    *slog.Logger
 }
 
+// Options configure Orders.
+type Options struct {
+	Logger *slog.Logger // default slog.Default()
+}
+
 // NewOrders returns the orders stored in db.
-func NewOrders(db *bun.DB, log *slog.Logger) *Orders {
-	if log == nil {
-		log = slog.Default()
+func NewOrders(db *bun.DB, o Options) *Orders {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return &Orders{db: db, events: outbox.NewWriter("order"), log: log}
+	return &Orders{db: db, events: outbox.NewWriter("order"), log: o.Logger}
 }
 
 // now is the time of a change, at Postgres precision so what we return is

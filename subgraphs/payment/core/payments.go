@@ -21,6 +21,8 @@ import (
 
 // Options tune Payments; zero values take the defaults.
 type Options struct {
+	// Provider charges and refunds; default a new Sandbox.
+	Provider PaymentProvider
 	// MaxAttempts is how many provider calls a charge gets before it fails
 	// with PROCESSING_ERROR; default 4.
 	MaxAttempts int
@@ -47,8 +49,12 @@ type Payments struct {
 	log      *slog.Logger
 }
 
-// NewPayments returns the payments stored in db, charged through provider.
-func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
+// NewPayments returns the payments stored in db, charged through
+// opts.Provider.
+func NewPayments(db *bun.DB, opts Options) *Payments {
+	if opts.Provider == nil {
+		opts.Provider = NewSandbox()
+	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 4
 	}
@@ -66,7 +72,7 @@ func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
 	}
 	opts.Jobs.Logger = opts.Logger
 	return &Payments{
-		db: db, provider: provider, events: outbox.NewWriter("payment"), opts: opts,
+		db: db, provider: opts.Provider, events: outbox.NewWriter("payment"), opts: opts,
 		log: opts.Logger.With("component", "payments"),
 	}
 }

@@ -124,7 +124,9 @@ func TestStockReservedTwiceChargesOnce(t *testing.T) {
 // Two replicas' workers share the queue without charging anything twice.
 func TestConcurrentWorkersChargeEachOrderOnce(t *testing.T) {
 	e := newEnv(t)
-	other := core.NewPayments(e.db.DB, e.sandbox, fast(t))
+	opts := fast(t)
+	opts.Provider = e.sandbox
+	other := core.NewPayments(e.db.DB, opts)
 	testrun.Background(t, e.payments.Run)
 	testrun.Background(t, other.Run)
 	const orders = 30

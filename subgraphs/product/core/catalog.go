@@ -26,8 +26,12 @@ type Catalog struct {
 	events outbox.Writer
 }
 
+// Options configure a Catalog. There are none yet: the parameter gives
+// the constructor the shape of every service's store.
+type Options struct{}
+
 // NewCatalog returns the catalog stored in db.
-func NewCatalog(db *bun.DB) *Catalog {
+func NewCatalog(db *bun.DB, _ Options) *Catalog {
 	return &Catalog{db: db, events: outbox.NewWriter("product")}
 }
 

@@ -23,7 +23,7 @@ func serve(t *testing.T, catalog *core.Catalog) *gqltest.Server {
 // subgraph answers it with one database query, in the order asked.
 func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 	db := pgtest.New(t, "product")
-	catalog := core.NewCatalog(db.DB)
+	catalog := core.NewCatalog(db.DB, core.Options{})
 	ctx := context.Background()
 	var reps []map[string]any
 	var want []string
