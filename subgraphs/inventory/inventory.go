@@ -28,7 +28,7 @@ var Spec = service.Spec{
 		}
 		inv.Consume(consumer)
 		return &service.Parts{
-			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}),
+			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: inv}}),
 			Access:  graph.Access,
 			Workers: []service.Worker{consumer},
 		}, nil

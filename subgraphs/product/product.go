@@ -29,7 +29,7 @@ var Spec = service.Spec{
 	Migrations: []string{"product"},
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		changes := live.NewFeed(d.Cluster, events.Topic("product"), d.Logger)
-		resolver := &graph.Resolver{Catalog: core.NewCatalog(d.DB, core.Options{}), Changes: changes}
+		resolver := &graph.Resolver{Store: core.NewCatalog(d.DB, core.Options{}), Changes: changes}
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
 			Access:  Access,

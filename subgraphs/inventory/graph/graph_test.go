@@ -33,7 +33,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "inventory")
 	inv := core.NewInventory(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}), graph.Access)
+	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: inv}}), graph.Access)
 	return &env{db: db, inv: inv, srv: srv, reads: gqltest.CountSelects(db.DB, "stock")}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // AdjustStock is the resolver for the adjustStock field.
 func (r *mutationResolver) AdjustStock(ctx context.Context, input core.AdjustInput) (*AdjustStockPayload, error) {
-	m, errs, err := r.Inventory.Adjust(ctx, input)
+	m, errs, err := r.Store.Adjust(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (r *queryResolver) StockMovements(ctx context.Context, productID string, fi
 	if _, err := uuid.Parse(productID); err != nil {
 		return nil, gqlerr.New(gqlerr.BadUserInput, "productId must be a UUID")
 	}
-	pg, err := r.Inventory.Movements(ctx, productID, req)
+	pg, err := r.Store.Movements(ctx, productID, req)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // serve serves the product subgraph over catalog as the runtime does.
 func serve(t *testing.T, catalog *core.Catalog) *gqltest.Server {
 	t.Helper()
-	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), product.Access)
+	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: catalog}}), product.Access)
 }
 
 // The router asks for many Product entities in one _entities call; the

@@ -16,7 +16,7 @@ import (
 
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input core.RegisterInput) (*RegisterPayload, error) {
-	s, errs, err := r.Accounts.Register(ctx, input)
+	s, errs, err := r.Store.Register(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (r *mutationResolver) Register(ctx context.Context, input core.RegisterInpu
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input core.LoginInput) (*LoginPayload, error) {
-	s, errs, err := r.Accounts.Login(ctx, input)
+	s, errs, err := r.Store.Login(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (r *mutationResolver) Login(ctx context.Context, input core.LoginInput) (*L
 
 // RefreshToken is the resolver for the refreshToken field.
 func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenInput) (*RefreshTokenPayload, error) {
-	s, errs, err := r.Accounts.Refresh(ctx, input.RefreshToken)
+	s, errs, err := r.Store.Refresh(ctx, input.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenI
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context, input LogoutInput) (*LogoutPayload, error) {
-	errs, err := r.Accounts.Logout(ctx, input.RefreshToken)
+	errs, err := r.Store.Logout(ctx, input.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (r *mutationResolver) UpdateProfile(ctx context.Context, input core.UpdateP
 	if err != nil {
 		return nil, err
 	}
-	return userPayload(r.Accounts.UpdateProfile(ctx, caller.UserID, input))
+	return userPayload(r.Store.UpdateProfile(ctx, caller.UserID, input))
 }
 
 // ChangePassword is the resolver for the changePassword field.
@@ -71,7 +71,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input core.Change
 	if err != nil {
 		return nil, err
 	}
-	errs, err := r.Accounts.ChangePassword(ctx, caller, input)
+	errs, err := r.Store.ChangePassword(ctx, caller, input)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (r *mutationResolver) SetUserRole(ctx context.Context, input core.SetRoleIn
 	if err != nil {
 		return nil, err
 	}
-	return userPayload(r.Accounts.SetRole(ctx, caller, input))
+	return userPayload(r.Store.SetRole(ctx, caller, input))
 }
 
 // Me is the resolver for the me field.
@@ -93,7 +93,7 @@ func (r *queryResolver) Me(ctx context.Context) (*core.User, error) {
 	if !ok {
 		return nil, nil
 	}
-	return r.Accounts.Get(ctx, caller.UserID)
+	return r.Store.Get(ctx, caller.UserID)
 }
 
 // Users is the resolver for the users field.
@@ -112,7 +112,7 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, fi
 			return nil, usererror.AsError(errs)
 		}
 	}
-	pg, err := r.Accounts.List(ctx, req, f)
+	pg, err := r.Store.List(ctx, req, f)
 	if err != nil {
 		return nil, err
 	}
