@@ -7,21 +7,12 @@ package product
 import (
 	"context"
 
-	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/live"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
-
-// Access: anyone may browse the catalog; only admins change it.
-var Access = auth.Rules{
-	"Mutation.createProduct":      auth.Roles(auth.Admin),
-	"Mutation.updateProduct":      auth.Roles(auth.Admin),
-	"Mutation.archiveProduct":     auth.Roles(auth.Admin),
-	"Subscription.productChanged": auth.Public,
-}
 
 // Spec is the product service as the runtime runs it.
 var Spec = service.Spec{
@@ -32,7 +23,7 @@ var Spec = service.Spec{
 		resolver := &graph.Resolver{Store: core.NewCatalog(d.DB, core.Options{}), Changes: changes}
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: resolver}),
-			Access:  Access,
+			Access:  graph.Access,
 			Workers: []service.Worker{changes},
 		}, nil
 	},

@@ -20,7 +20,7 @@ import (
 
 // Catalog reads and changes products. Every change commits together with
 // its event in the outbox. Who may change it is decided at the GraphQL edge
-// (see the access rules in package product).
+// (graph.Access).
 type Catalog struct {
 	db     *bun.DB
 	events outbox.Writer

@@ -8,7 +8,6 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqltest"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
@@ -16,7 +15,7 @@ import (
 // serve serves the product subgraph over catalog as the runtime does.
 func serve(t *testing.T, catalog *core.Catalog) *gqltest.Server {
 	t.Helper()
-	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: catalog}}), product.Access)
+	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: catalog}}), graph.Access)
 }
 
 // The router asks for many Product entities in one _entities call; the
