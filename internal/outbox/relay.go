@@ -258,7 +258,7 @@ func (r *Relay) publishBatch(ctx context.Context) (int, error) {
 	// next relay sends the batch again.
 	delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := r.db.NewDelete().Model((*row)(nil)).Where("seq IN (?)", bun.In(seqs)).Exec(delCtx); err != nil {
+	if _, err := r.db.NewDelete().Model((*row)(nil)).Where("seq IN (?)", bun.List(seqs)).Exec(delCtx); err != nil {
 		return 0, fmt.Errorf("delete published: %w", err)
 	}
 	return len(rows), nil

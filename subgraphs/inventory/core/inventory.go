@@ -53,7 +53,7 @@ func (inv *Inventory) Stocks(ctx context.Context, ids []string) ([]*Stock, error
 	}
 	var found []Stock
 	if len(valid) > 0 {
-		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
 			return nil, fmt.Errorf("read stock: %w", err)
 		}
 	}
@@ -203,7 +203,7 @@ func lockStocks(ctx context.Context, tx bun.Tx, ids []string) ([]Stock, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	err := tx.NewSelect().Model(&ss).Where("product_id IN (?)", bun.In(ids)).
+	err := tx.NewSelect().Model(&ss).Where("product_id IN (?)", bun.List(ids)).
 		Order("product_id").For("UPDATE").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("lock stock: %w", err)

@@ -261,7 +261,7 @@ func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []strin
 		return out, nil
 	}
 	var found []*Order
-	q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.In(valid))
+	q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.List(valid))
 	if viewer.Role != auth.Admin {
 		q.Where("?TableAlias.user_id = ?", viewer.UserID)
 	}

@@ -201,15 +201,6 @@ func update(ctx context.Context, tx bun.Tx, pay *Payment, at time.Time) error {
 	return nil
 }
 
-// CanSee reports whether viewer may see a payment of userID: its owner and
-// admins can; the zero Principal (not signed in) sees none.
-func CanSee(viewer auth.Principal, userID *string) bool {
-	if viewer.UserID == "" {
-		return false
-	}
-	return viewer.Role == auth.Admin || userID != nil && sameID(viewer.UserID, *userID)
-}
-
 // ForOrders returns the payments of orderIDs in the same order, nil where
 // there is none or viewer may not see it: one query however many ids, and
 // none for a caller who may see nothing. A payment shows once its
@@ -233,7 +224,7 @@ func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderID
 	}
 	var found []*Payment
 	q := p.db.NewSelect().Model(&found).ExcludeColumn("token").
-		Where("order_id IN (?)", bun.In(valid)).Where("placed_at IS NOT NULL")
+		Where("order_id IN (?)", bun.List(valid)).Where("placed_at IS NOT NULL")
 	if viewer.Role != auth.Admin {
 		q.Where("user_id = ?", viewerID)
 	}
@@ -274,11 +265,4 @@ func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*Page,
 	}
 	ps, more := page.Trim(ps, req)
 	return &Page{Payments: ps, HasNextPage: more}, nil
-}
-
-// sameID compares UUIDs whatever their spelling.
-func sameID(a, b string) bool {
-	ca, okA := canonicalID(a)
-	cb, okB := canonicalID(b)
-	return okA && okB && ca == cb
 }

@@ -62,7 +62,7 @@ func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error)
 	}
 	var found []*Product
 	if len(valid) > 0 {
-		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -478,7 +478,7 @@ func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
 	}
 	var found []*User
 	if len(valid) > 0 {
-		if err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+		if err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
 			return nil, err
 		}
 	}
