@@ -8,13 +8,14 @@ import (
 	"log/slog"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 )
 
@@ -43,14 +44,7 @@ func NewInventory(db *bun.DB, o Options) *Inventory {
 // one query. A product without a stock row (or an id that is no UUID) has
 // zero stock.
 func (inv *Inventory) Stocks(ctx context.Context, ids []string) ([]*Stock, error) {
-	canon := make([]string, len(ids))
-	var valid []string
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			canon[i] = u.String() // ids may arrive in another spelling
-			valid = append(valid, canon[i])
-		}
-	}
+	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
 	var found []Stock
 	if len(valid) > 0 {
 		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
@@ -63,7 +57,7 @@ func (inv *Inventory) Stocks(ctx context.Context, ids []string) ([]*Stock, error
 	}
 	out := make([]*Stock, len(ids))
 	for i, id := range ids {
-		s, ok := byID[canon[i]]
+		s, ok := byID[each[i]]
 		if !ok {
 			s = Stock{ProductID: id}
 		}
@@ -105,11 +99,11 @@ func (inv *Inventory) Adjust(ctx context.Context, in AdjustInput) (*Movement, []
 		return inv.move(ctx, tx, in.ProductID, m)
 	})
 	switch {
-	case isViolation(err, "23505", "stock_movements_idempotency_key"):
+	case postgres.IsUniqueViolation(err, "stock_movements_idempotency_key"):
 		if m, err = movementByKey(ctx, inv.db, in.IdempotencyKey); err != nil {
 			return nil, nil, fmt.Errorf("adjust stock: %w", err)
 		}
-	case isViolation(err, "23514", "stock_invariant"): // raced past the check above
+	case postgres.IsCheckViolation(err, "stock_invariant"): // raced past the check above
 		return nil, insufficient(Stock{}), nil
 	case err != nil:
 		return nil, nil, fmt.Errorf("adjust stock: %w", err)
@@ -148,12 +142,12 @@ func MovementCursor(m *Movement) string { return page.Cursor{Time: m.CreatedAt, 
 // Movements returns a page of a product's movements, newest first. An
 // unknown product has none.
 func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*MovementPage, error) {
-	u, err := uuid.Parse(productID)
-	if err != nil {
+	id, ok := uuids.Canonical(productID)
+	if !ok {
 		return &MovementPage{}, nil
 	}
 	var ms []*Movement
-	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", u.String())).Scan(ctx); err != nil {
+	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", id)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list movements: %w", err)
 	}
 	ms, more := page.Trim(ms, req)
@@ -218,9 +212,4 @@ func movementByKey(ctx context.Context, db bun.IDB, key string) (*Movement, erro
 		return nil, nil
 	}
 	return m, err
-}
-
-func isViolation(err error, code, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code && pgErr.ConstraintName == constraint
 }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // InsufficientStock is the user error code of a change that would leave
@@ -90,7 +90,7 @@ type AdjustInput struct {
 }
 
 func (in *AdjustInput) normalize() {
-	in.ProductID = canonical(strings.TrimSpace(in.ProductID))
+	in.ProductID, _ = uuids.Canonical(strings.TrimSpace(in.ProductID))
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
 }
@@ -101,16 +101,6 @@ func (in AdjustInput) validate() []usererror.UserError {
 		errs = append(errs, usererror.New(usererror.OutOfRange, "delta must not be 0", "input", "delta"))
 	}
 	return errs
-}
-
-// canonical returns id in the spelling Postgres returns UUIDs in, so ids
-// from clients and events compare equal to stored ones; anything that is
-// not a UUID is returned unchanged.
-func canonical(id string) string {
-	if u, err := uuid.Parse(id); err == nil {
-		return u.String()
-	}
-	return id
 }
 
 // state is how far the saga got with an order, or with one of its lines.

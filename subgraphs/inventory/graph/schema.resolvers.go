@@ -8,10 +8,10 @@ package graph
 import (
 	"context"
 
-	"github.com/google/uuid"
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 )
 
@@ -33,7 +33,7 @@ func (r *queryResolver) StockMovements(ctx context.Context, productID string, fi
 	if err != nil {
 		return nil, err
 	}
-	if _, err := uuid.Parse(productID); err != nil {
+	if _, ok := uuids.Canonical(productID); !ok {
 		return nil, gqlerr.New(gqlerr.BadUserInput, "productId must be a UUID")
 	}
 	pg, err := r.Store.Movements(ctx, productID, req)

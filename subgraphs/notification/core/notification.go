@@ -111,17 +111,4 @@ type Line struct {
 	UnitPrice   int64  `json:"unit_price"`
 }
 
-// now is the current time at Postgres precision.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// canonicalID returns id in the one spelling Postgres prints, or false when
-// it is not a UUID.
-func canonicalID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}

@@ -7,7 +7,9 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // Page is one page of a listing.
@@ -24,7 +26,7 @@ func Cursor(note *Notification) string {
 // ForUser returns a page of a user's notifications, newest first. Who may
 // list them is decided at the GraphQL edge (the user and admins).
 func (n *Notifications) ForUser(ctx context.Context, userID string, req page.Request) (*Page, error) {
-	id, ok := canonicalID(userID)
+	id, ok := uuids.Canonical(userID)
 	if !ok {
 		return &Page{}, nil
 	}
@@ -82,7 +84,7 @@ func (n *Notifications) Resend(ctx context.Context, in ResendInput) (*Notificati
 				to = current
 			}
 		}
-		at := now()
+		at := postgres.Now()
 		c := orig
 		c.ID, c.Recipient, c.ResendOf = newID(), to, &orig.ID
 		c.Status, c.Attempts, c.NextAttemptAt, c.LastError, c.SentAt = Queued, 0, &at, nil, nil

@@ -37,10 +37,7 @@ func (r *mutationResolver) ResendNotification(ctx context.Context, input core.Re
 	if err != nil {
 		return nil, err
 	}
-	if errs == nil {
-		errs = []usererror.UserError{}
-	}
-	return &ResendNotificationPayload{Notification: note, UserErrors: errs}, nil
+	return &ResendNotificationPayload{Notification: note, UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // Subject is the resolver for the subject field.

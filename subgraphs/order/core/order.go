@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // Error codes of the order service, next to the shared ones.
@@ -159,10 +159,7 @@ func (in *PlaceInput) normalize() {
 	in.Lines = slices.Clone(in.Lines)
 	for i := range in.Lines {
 		l := &in.Lines[i]
-		l.ProductID = strings.TrimSpace(l.ProductID)
-		if u, err := uuid.Parse(l.ProductID); err == nil {
-			l.ProductID = u.String()
-		}
+		l.ProductID, _ = uuids.Canonical(strings.TrimSpace(l.ProductID))
 	}
 	a := &in.ShippingAddress
 	a.Name, a.Line1 = strings.TrimSpace(a.Name), strings.TrimSpace(a.Line1)

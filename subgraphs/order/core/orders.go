@@ -16,7 +16,9 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 )
@@ -42,10 +44,6 @@ func NewOrders(db *bun.DB, o Options) *Orders {
 	}
 	return &Orders{db: db, events: outbox.NewWriter("order"), log: o.Logger}
 }
-
-// now is the time of a change, at Postgres precision so what we return is
-// what we store.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Place places an order for userID: validated, priced from the local
 // catalog, written with its first status and its OrderPlaced event. Bad
@@ -75,7 +73,7 @@ func (s *Orders) Place(ctx context.Context, userID string, in PlaceInput) (*Orde
 	if err != nil {
 		return nil, nil, err
 	}
-	at := now()
+	at := postgres.Now()
 	o := &Order{
 		ID: id.String(), UserID: userID, Status: Pending, ShippingAddress: in.ShippingAddress,
 		IdempotencyKey: in.IdempotencyKey, CreatedAt: at, UpdatedAt: at,
@@ -220,14 +218,12 @@ func (s *Orders) byKey(ctx context.Context, userID, key string) (*Order, error) 
 
 // load returns the order with id, or nil when there is none.
 func (s *Orders) load(ctx context.Context, id string) (*Order, error) {
-	u, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	o := new(Order)
-	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
-	// Postgres does not.
-	err = withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", u.String()).Scan(ctx)
+	err := withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -249,14 +245,7 @@ func (s *Orders) Get(ctx context.Context, viewer auth.Principal, id string) (*Or
 // however many ids.
 func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []string) ([]*Order, error) {
 	out := make([]*Order, len(ids))
-	canon := make([]string, len(ids))
-	var valid []string
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			canon[i] = u.String()
-			valid = append(valid, canon[i])
-		}
-	}
+	each, valid := uuids.CanonicalAll(ids)
 	if len(valid) == 0 || (viewer.Role != auth.Admin && viewer.UserID == "") {
 		return out, nil
 	}
@@ -272,7 +261,7 @@ func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []strin
 	for _, o := range found {
 		byID[o.ID] = o
 	}
-	for i, id := range canon {
+	for i, id := range each {
 		out[i] = byID[id]
 	}
 	return out, nil
@@ -296,11 +285,11 @@ func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*Page, e
 		q.Where("status = ?", *f.Status)
 	}
 	if f.UserID != nil {
-		u, err := uuid.Parse(*f.UserID)
-		if err != nil {
+		id, ok := uuids.Canonical(*f.UserID)
+		if !ok {
 			return &Page{}, nil
 		}
-		q.Where("user_id = ?", u.String())
+		q.Where("user_id = ?", id)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
@@ -383,7 +372,7 @@ func (s *Orders) transition(ctx context.Context, tx bun.Tx, o *Order, to Status,
 	if !CanTransition(o.Status, to) {
 		return fmt.Errorf("%w: %s to %s", errIllegal, o.Status, to)
 	}
-	from, at := o.Status, now()
+	from, at := o.Status, postgres.Now()
 	if !at.After(o.UpdatedAt) { // keep history times increasing, even within a microsecond
 		at = o.UpdatedAt.Add(time.Microsecond)
 	}

@@ -8,14 +8,6 @@ import (
 	"github.com/onlinemart/mart/subgraphs/order/core"
 )
 
-// orEmpty makes userErrors a list even when there are none.
-func orEmpty(errs []usererror.UserError) []usererror.UserError {
-	if errs == nil {
-		return []usererror.UserError{}
-	}
-	return errs
-}
-
 // orderPayload wraps a command's outcome as a mutation payload.
 func orderPayload(o *core.Order, errs []usererror.UserError, err error) (*OrderPayload, error) {
 	if err != nil {
@@ -24,7 +16,7 @@ func orderPayload(o *core.Order, errs []usererror.UserError, err error) (*OrderP
 	if len(errs) > 0 {
 		o = nil
 	}
-	return &OrderPayload{Order: o, UserErrors: orEmpty(errs)}, nil
+	return &OrderPayload{Order: o, UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // list answers a connection of orders; the caller has checked who asks.

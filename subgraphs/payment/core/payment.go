@@ -7,7 +7,6 @@ package core
 import (
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 )
 
@@ -79,26 +78,4 @@ func (p *Payment) Amount() Money { return Money{Amount: p.AmountMinor, Currency:
 // Filter narrows a payment listing; nil fields do not filter.
 type Filter struct {
 	Status *Status `json:"status"`
-}
-
-// now is the current time at Postgres precision.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// canonicalID returns id in the one spelling Postgres prints, or false when
-// it is not a UUID.
-func canonicalID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

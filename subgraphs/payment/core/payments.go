@@ -15,6 +15,8 @@ import (
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/uuids"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 )
@@ -107,7 +109,7 @@ func (p *Payments) Register(c *inbox.Consumer) {
 
 // OnOrderPlaced records what an order costs and how to charge it.
 func (p *Payments) OnOrderPlaced(ctx context.Context, tx bun.Tx, meta events.Meta, m *orderv1.OrderPlaced) error {
-	userID, ok := canonicalID(m.GetUserId())
+	userID, ok := uuids.Canonical(m.GetUserId())
 	total := m.GetTotal()
 	if !ok || total == nil || total.GetAmount() < 0 || total.GetCurrency() == "" {
 		return fmt.Errorf("OrderPlaced %s: malformed user id or total", m.GetOrderId())
@@ -116,11 +118,11 @@ func (p *Payments) OnOrderPlaced(ctx context.Context, tx bun.Tx, meta events.Met
 	if err != nil || pay.PlacedAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.PlacedAt, pay.UserID = &at, &userID
 	pay.AmountMinor, pay.Currency = total.GetAmount(), total.GetCurrency()
 	if pay.Status == Pending {
-		pay.Token = ptr(m.GetPaymentToken())
+		pay.Token = new(m.GetPaymentToken())
 		startCharge(pay, meta, at)
 	}
 	return update(ctx, tx, pay, at)
@@ -132,7 +134,7 @@ func (p *Payments) OnStockReserved(ctx context.Context, tx bun.Tx, meta events.M
 	if err != nil || pay.ReservedAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.ReservedAt = &at
 	startCharge(pay, meta, at)
 	return update(ctx, tx, pay, at)
@@ -147,9 +149,9 @@ func (p *Payments) OnOrderStatusChanged(ctx context.Context, tx bun.Tx, meta eve
 	if err != nil || pay.CancelledAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.CancelledAt = &at
-	if userID, ok := canonicalID(m.GetUserId()); ok && pay.UserID == nil {
+	if userID, ok := uuids.Canonical(m.GetUserId()); ok && pay.UserID == nil {
 		pay.UserID = &userID
 	}
 	switch {
@@ -174,11 +176,11 @@ func startCharge(pay *Payment, meta events.Meta, at time.Time) {
 // lockOrCreate returns the payment of an order, locked for the rest of tx,
 // creating it PENDING if this is the first event about the order.
 func (p *Payments) lockOrCreate(ctx context.Context, tx bun.Tx, orderID string) (*Payment, error) {
-	id, ok := canonicalID(orderID)
+	id, ok := uuids.Canonical(orderID)
 	if !ok {
 		return nil, fmt.Errorf("order id %q is not a UUID", orderID)
 	}
-	at := now()
+	at := postgres.Now()
 	_, err := tx.NewInsert().Model(&Payment{
 		ID: uuid.Must(uuid.NewV7()).String(), OrderID: id, Provider: p.provider.Name(), Status: Pending,
 		CreatedAt: at, UpdatedAt: at,
@@ -207,18 +209,11 @@ func update(ctx context.Context, tx bun.Tx, pay *Payment, at time.Time) error {
 // OrderPlaced arrived (until then its amount and owner are unknown).
 func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderIDs []string) ([]*Payment, error) {
 	out := make([]*Payment, len(orderIDs))
-	viewerID, ok := canonicalID(viewer.UserID)
+	viewerID, ok := uuids.Canonical(viewer.UserID)
 	if !ok {
 		return out, nil
 	}
-	canon := make([]string, len(orderIDs))
-	var valid []string
-	for i, id := range orderIDs {
-		if c, ok := canonicalID(id); ok {
-			canon[i] = c
-			valid = append(valid, c)
-		}
-	}
+	each, valid := uuids.CanonicalAll(orderIDs)
 	if len(valid) == 0 {
 		return out, nil
 	}
@@ -235,10 +230,8 @@ func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderID
 	for _, pay := range found {
 		byOrder[pay.OrderID] = pay
 	}
-	for i, id := range canon {
-		if id != "" {
-			out[i] = byOrder[id]
-		}
+	for i, id := range each {
+		out[i] = byOrder[id]
 	}
 	return out, nil
 }

@@ -5,16 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 )
 
@@ -37,14 +38,12 @@ func NewCatalog(db *bun.DB, _ Options) *Catalog {
 
 // Get returns the product with id, or nil when there is none.
 func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
-	u, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	p := new(Product)
-	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
-	// Postgres does not.
-	err = c.db.NewSelect().Model(p).Where("id = ?", u.String()).Scan(ctx)
+	err := c.db.NewSelect().Model(p).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -54,12 +53,7 @@ func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
 // GetMany returns the products with ids in the same order, nil where a
 // product does not exist: one query however many ids.
 func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error) {
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			valid = append(valid, u.String())
-		}
-	}
+	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
 	var found []*Product
 	if len(valid) > 0 {
 		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
@@ -71,12 +65,8 @@ func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error)
 		byID[p.ID] = p
 	}
 	out := make([]*Product, len(ids))
-	for i, id := range ids {
-		if p, ok := byID[id]; ok {
-			out[i] = p
-		} else if u, err := uuid.Parse(id); err == nil {
-			out[i] = byID[u.String()] // ids may arrive in another spelling
-		}
+	for i, id := range each {
+		out[i] = byID[id]
 	}
 	return out, nil
 }
@@ -127,10 +117,10 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput) (*Product, []usere
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres precision
+	now := postgres.Now()
 	p := &Product{
-		ID: id.String(), SKU: in.SKU, Name: in.Name, Description: deref(in.Description),
-		PriceAmount: in.Price.Amount, Currency: in.Price.Currency, Category: deref(in.Category),
+		ID: id.String(), SKU: in.SKU, Name: in.Name, Description: ptr.Value(in.Description),
+		PriceAmount: in.Price.Amount, Currency: in.Price.Currency, Category: ptr.Value(in.Category),
 		Active: true, CreatedAt: now, UpdatedAt: now,
 	}
 	err = c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -139,7 +129,7 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput) (*Product, []usere
 		}
 		return c.events.Add(ctx, tx, p.ID, &productv1.ProductCreated{Product: toEvent(p)})
 	})
-	if isUniqueViolation(err, "products_sku_key") {
+	if postgres.IsUniqueViolation(err, "products_sku_key") {
 		return nil, []usererror.UserError{usererror.New(usererror.Duplicate,
 			fmt.Sprintf("sku %s is already used by another product", in.SKU), "input", "sku")}, nil
 	}
@@ -179,7 +169,7 @@ func (c *Catalog) Update(ctx context.Context, in UpdateInput) (*Product, []usere
 		if *p == before {
 			return nil
 		}
-		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		p.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -207,7 +197,7 @@ func (c *Catalog) Archive(ctx context.Context, in ArchiveInput) (*Product, []use
 			return err
 		}
 		p.Active = false
-		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		p.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(p).Column("active", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -235,11 +225,6 @@ func lockProduct(ctx context.Context, tx bun.Tx, id string) (*Product, error) {
 
 func notFound(id string) []usererror.UserError {
 	return []usererror.UserError{usererror.New(usererror.NotFound, "no product with id "+id, "input", "id")}
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 func toEvent(p *Product) *productv1.Product {

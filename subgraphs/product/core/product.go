@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
 
@@ -82,32 +83,19 @@ func init() {
 func (in *CreateInput) normalize() {
 	in.SKU = strings.ToUpper(strings.TrimSpace(in.SKU))
 	in.Name = strings.TrimSpace(in.Name)
-	trimPtr(in.Description)
-	trimPtr(in.Category)
+	ptr.TrimSpace(in.Description)
+	ptr.TrimSpace(in.Category)
 	in.Price.Currency = strings.ToUpper(strings.TrimSpace(in.Price.Currency))
 }
 
 func (in *UpdateInput) normalize() {
 	in.ID = strings.TrimSpace(in.ID)
-	trimPtr(in.Name)
-	trimPtr(in.Description)
-	trimPtr(in.Category)
+	ptr.TrimSpace(in.Name)
+	ptr.TrimSpace(in.Description)
+	ptr.TrimSpace(in.Category)
 	if in.Price != nil {
 		in.Price.Currency = strings.ToUpper(strings.TrimSpace(in.Price.Currency))
 	}
-}
-
-func trimPtr(s *string) {
-	if s != nil {
-		*s = strings.TrimSpace(*s)
-	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // IsEntity marks Product as a federation entity for gqlgen.

@@ -11,13 +11,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // Accounts registers users, signs them in and out, and changes their
@@ -55,8 +57,6 @@ type Session struct {
 	ExpiresAt    time.Time // when AccessToken expires
 }
 
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) } // Postgres precision
-
 // Register creates a customer account and signs it in. Bad input and a
 // taken email come back as user errors with nothing written.
 func (a *Accounts) Register(ctx context.Context, in RegisterInput) (*Session, []usererror.UserError, error) {
@@ -78,7 +78,7 @@ func (a *Accounts) create(ctx context.Context, in RegisterInput, role auth.Role,
 	if err != nil {
 		return nil, nil, err
 	}
-	t := now()
+	t := postgres.Now()
 	u := &User{ID: id.String(), Email: in.Email, Name: in.Name, Phone: in.Phone, Role: role,
 		PasswordHash: hash, CreatedAt: t, UpdatedAt: t}
 	s := &Session{User: u}
@@ -96,7 +96,7 @@ func (a *Accounts) create(ctx context.Context, in RegisterInput, role auth.Role,
 		s, err = a.signIn(ctx, tx, u, t)
 		return err
 	})
-	if isUniqueViolation(err, "users_email_key") {
+	if postgres.IsUniqueViolation(err, "users_email_key") {
 		return nil, []usererror.UserError{usererror.New(EmailTaken, "an account with this email already exists", "input", "email")}, nil
 	}
 	if err != nil {
@@ -135,7 +135,7 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*Session, []userer
 	if email == "" || utf8.RuneCountInString(email) > 254 || utf8.RuneCountInString(in.Password) > MaxPasswordLength {
 		return nil, invalidCredentials(), nil // no account can match: not worth a hash or a failure row
 	}
-	t := now()
+	t := postgres.Now()
 	if locked, err := lockedOut(ctx, a.db, email, t); err != nil {
 		return nil, nil, fmt.Errorf("login: %w", err)
 	} else if locked {
@@ -205,7 +205,7 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (*Session, []usere
 	if !ok {
 		return nil, invalidToken(), nil
 	}
-	t := now()
+	t := postgres.Now()
 	var s *Session
 	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		rt := new(refreshToken)
@@ -257,7 +257,7 @@ func (a *Accounts) Logout(ctx context.Context, token string) ([]usererror.UserEr
 		return invalidToken(), nil
 	}
 	if err == nil {
-		err = revokeFamily(ctx, a.db, family, now())
+		err = revokeFamily(ctx, a.db, family, postgres.Now())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("logout: %w", err)
@@ -281,7 +281,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, caller auth.Principal, in
 	}
 	// Guessing the current password counts towards the lockout of the email,
 	// as it would at sign-in.
-	t := now()
+	t := postgres.Now()
 	if locked, err := lockedOut(ctx, a.db, u.Email, t); err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	} else if locked {
@@ -337,7 +337,7 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in UpdateProfil
 		if in.Name != nil && *in.Name != u.Name {
 			u.Name, changed = *in.Name, true
 		}
-		if in.Phone != nil && *in.Phone != deref(u.Phone) {
+		if in.Phone != nil && *in.Phone != ptr.Value(u.Phone) {
 			u.Phone, changed = nil, true
 			if *in.Phone != "" {
 				u.Phone = in.Phone
@@ -346,7 +346,7 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in UpdateProfil
 		if !changed {
 			return nil
 		}
-		u.UpdatedAt = now()
+		u.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(u).Column("name", "phone", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -400,7 +400,7 @@ func (a *Accounts) setRole(ctx context.Context, where func(*bun.SelectQuery), ro
 			return nil
 		}
 		old := u.Role
-		u.Role, u.UpdatedAt = role, now()
+		u.Role, u.UpdatedAt = role, postgres.Now()
 		if _, err := tx.NewUpdate().Model(u).Column("role", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -446,12 +446,12 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, name, password string
 func (a *Accounts) Get(ctx context.Context, id string) (*User, error) { return a.get(ctx, a.db, id) }
 
 func (a *Accounts) get(ctx context.Context, db bun.IDB, id string) (*User, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	u := new(User)
-	err = db.NewSelect().Model(u).Where("id = ?", uid.String()).Scan(ctx)
+	err := db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -470,12 +470,7 @@ func (a *Accounts) byEmail(ctx context.Context, db bun.IDB, email string) (*User
 // GetMany returns the users with ids in the same order, nil where a user
 // does not exist: one query however many ids.
 func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			valid = append(valid, u.String()) // Postgres does not read every spelling uuid.Parse does
-		}
-	}
+	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
 	var found []*User
 	if len(valid) > 0 {
 		if err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
@@ -487,10 +482,8 @@ func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
 		byID[u.ID] = u
 	}
 	out := make([]*User, len(ids))
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			out[i] = byID[u.String()] // ids may arrive in another spelling
-		}
+	for i, id := range each {
+		out[i] = byID[id]
 	}
 	return out, nil
 }
@@ -549,9 +542,4 @@ func sameID(a, b string) bool {
 	ua, errA := uuid.Parse(a)
 	ub, errB := uuid.Parse(b)
 	return errA == nil && errB == nil && ua == ub
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
 
@@ -125,8 +126,8 @@ func (in *RegisterInput) normalize() {
 }
 
 func (in *UpdateProfileInput) normalize() {
-	trimPtr(in.Name)
-	trimPtr(in.Phone)
+	ptr.TrimSpace(in.Name)
+	ptr.TrimSpace(in.Phone)
 }
 
 func (in UpdateProfileInput) validate() []usererror.UserError {
@@ -137,17 +138,4 @@ func (in UpdateProfileInput) validate() []usererror.UserError {
 		errs = append(errs, usererror.New(usererror.Required, "name is required", "input", "name"))
 	}
 	return errs
-}
-
-func trimPtr(s *string) {
-	if s != nil {
-		*s = strings.TrimSpace(*s)
-	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -20,7 +20,7 @@ func (r *mutationResolver) Register(ctx context.Context, input core.RegisterInpu
 	if err != nil {
 		return nil, err
 	}
-	p := &RegisterPayload{UserErrors: orEmpty(errs)}
+	p := &RegisterPayload{UserErrors: usererror.OrEmpty(errs)}
 	p.User, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
@@ -31,7 +31,7 @@ func (r *mutationResolver) Login(ctx context.Context, input core.LoginInput) (*L
 	if err != nil {
 		return nil, err
 	}
-	p := &LoginPayload{UserErrors: orEmpty(errs)}
+	p := &LoginPayload{UserErrors: usererror.OrEmpty(errs)}
 	p.User, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
@@ -42,7 +42,7 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenI
 	if err != nil {
 		return nil, err
 	}
-	p := &RefreshTokenPayload{UserErrors: orEmpty(errs)}
+	p := &RefreshTokenPayload{UserErrors: usererror.OrEmpty(errs)}
 	_, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
@@ -53,7 +53,7 @@ func (r *mutationResolver) Logout(ctx context.Context, input LogoutInput) (*Logo
 	if err != nil {
 		return nil, err
 	}
-	return &LogoutPayload{UserErrors: orEmpty(errs)}, nil
+	return &LogoutPayload{UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // UpdateProfile is the resolver for the updateProfile field.
@@ -75,7 +75,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input core.Change
 	if err != nil {
 		return nil, err
 	}
-	return &ChangePasswordPayload{UserErrors: orEmpty(errs)}, nil
+	return &ChangePasswordPayload{UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // SetUserRole is the resolver for the setUserRole field.
