@@ -130,28 +130,18 @@ func insufficient(s Stock) []usererror.UserError {
 	return []usererror.UserError{usererror.New(InsufficientStock, msg, "input", "delta")}
 }
 
-// MovementPage is one page of a product's movements.
-type MovementPage struct {
-	Movements   []*Movement
-	HasNextPage bool
-}
-
-// MovementCursor returns the cursor of m within a listing.
-func MovementCursor(m *Movement) string { return page.Cursor{Time: m.CreatedAt, ID: m.ID}.Encode() }
-
 // Movements returns a page of a product's movements, newest first. An
 // unknown product has none.
-func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*MovementPage, error) {
+func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*page.Page[*Movement], error) {
 	id, ok := uuids.Canonical(productID)
 	if !ok {
-		return &MovementPage{}, nil
+		return &page.Page[*Movement]{}, nil
 	}
 	var ms []*Movement
 	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", id)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list movements: %w", err)
 	}
-	ms, more := page.Trim(ms, req)
-	return &MovementPage{Movements: ms, HasNextPage: more}, nil
+	return page.Of(ms, req), nil
 }
 
 // move applies m's deltas to the product's stock row, which the caller has

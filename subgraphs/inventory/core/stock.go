@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/internal/uuids"
 )
@@ -66,6 +67,9 @@ type Movement struct {
 	IdempotencyKey *string   `bun:"idempotency_key"`
 	CreatedAt      time.Time `bun:"created_at"`
 }
+
+// Cursor is where the movement stands in a listing.
+func (m *Movement) Cursor() page.Cursor { return page.Cursor{Time: m.CreatedAt, ID: m.ID} }
 
 // Quantity is the movement's signed effect on the counter its kind is
 // about: reserved for reservations and releases, on_hand otherwise.

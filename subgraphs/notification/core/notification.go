@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/page"
 )
 
 // Channel is how a notification reaches its user.
@@ -80,6 +82,9 @@ type Notification struct {
 	CreatedAt     time.Time  `bun:"created_at"`
 	UpdatedAt     time.Time  `bun:"updated_at"`
 }
+
+// Cursor is where the notification stands in a listing.
+func (n *Notification) Cursor() page.Cursor { return page.Cursor{Time: n.CreatedAt, ID: n.ID} }
 
 // Contact is how to reach a user, as the user service last told.
 type Contact struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/internal/uuids"
 )
@@ -70,6 +71,9 @@ func (o *Order) Total() Money { return Money{Amount: o.TotalAmount, Currency: o.
 
 // IsEntity marks Order as a federation entity for gqlgen.
 func (Order) IsEntity() {}
+
+// Cursor is where the order stands in a listing.
+func (o *Order) Cursor() page.Cursor { return page.Cursor{Time: o.CreatedAt, ID: o.ID} }
 
 // Line is one product of an order, priced when the order was placed.
 type Line struct {

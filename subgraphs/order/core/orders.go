@@ -267,18 +267,9 @@ func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []strin
 	return out, nil
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Orders      []*Order
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of o within a listing.
-func Cursor(o *Order) string { return page.Cursor{Time: o.CreatedAt, ID: o.ID}.Encode() }
-
 // List returns a page of orders, newest first. Callers decide who may
 // list what (admins: all; customers: Filter.UserID set to themselves).
-func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Order], error) {
 	var found []*Order
 	q := req.Keyset(withDetails(s.db.NewSelect().Model(&found)))
 	if f.Status != nil {
@@ -287,15 +278,14 @@ func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*Page, e
 	if f.UserID != nil {
 		id, ok := uuids.Canonical(*f.UserID)
 		if !ok {
-			return &Page{}, nil
+			return &page.Page[*Order]{}, nil
 		}
 		q.Where("user_id = ?", id)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	found, more := page.Trim(found, req)
-	return &Page{Orders: found, HasNextPage: more}, nil
+	return page.Of(found, req), nil
 }
 
 // Cancel cancels an order for its customer or an admin, before it ships.

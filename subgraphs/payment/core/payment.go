@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/page"
 )
 
 // Status of a payment.
@@ -74,6 +76,9 @@ type Payment struct {
 
 // Amount returns what the order costs.
 func (p *Payment) Amount() Money { return Money{Amount: p.AmountMinor, Currency: p.Currency} }
+
+// Cursor is where the payment stands in a listing.
+func (p *Payment) Cursor() page.Cursor { return page.Cursor{Time: p.CreatedAt, ID: p.ID} }
 
 // Filter narrows a payment listing; nil fields do not filter.
 type Filter struct {

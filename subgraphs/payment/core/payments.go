@@ -236,18 +236,9 @@ func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderID
 	return out, nil
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Payments    []*Payment
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of pay within a listing.
-func Cursor(pay *Payment) string { return page.Cursor{Time: pay.CreatedAt, ID: pay.ID}.Encode() }
-
 // List returns a page of payments, newest first. Who may list is decided
 // at the GraphQL edge (admins only).
-func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Payment], error) {
 	var ps []*Payment
 	q := req.Keyset(p.db.NewSelect().Model(&ps).ExcludeColumn("token")).Where("placed_at IS NOT NULL")
 	if f.Status != nil {
@@ -256,6 +247,5 @@ func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*Page,
 	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
-	ps, more := page.Trim(ps, req)
-	return &Page{Payments: ps, HasNextPage: more}, nil
+	return page.Of(ps, req), nil
 }

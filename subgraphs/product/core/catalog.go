@@ -71,17 +71,12 @@ func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error)
 	return out, nil
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Products    []*Product
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of p within a listing.
-func Cursor(p *Product) string { return page.Cursor{Time: p.CreatedAt, ID: p.ID}.Encode() }
-
-// List returns a page of products, newest first.
-func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+// List returns a page of products, newest first. A filter that breaks its
+// rules is a BAD_USER_INPUT error.
+func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Product], error) {
+	if errs := usererror.Validate("filter", f); errs != nil {
+		return nil, usererror.AsError(errs)
+	}
 	var ps []*Product
 	q := req.Keyset(c.db.NewSelect().Model(&ps))
 	if f.Search != nil && *f.Search != "" {
@@ -102,8 +97,7 @@ func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*Page, 
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	ps, more := page.Trim(ps, req)
-	return &Page{Products: ps, HasNextPage: more}, nil
+	return page.Of(ps, req), nil
 }
 
 // Create adds a product. Bad input or a taken SKU comes back as user

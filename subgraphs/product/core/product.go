@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
@@ -38,6 +39,9 @@ type Product struct {
 
 // Price returns the product's price.
 func (p *Product) Price() Money { return Money{Amount: p.PriceAmount, Currency: p.Currency} }
+
+// Cursor is where the product stands in a listing.
+func (p *Product) Cursor() page.Cursor { return page.Cursor{Time: p.CreatedAt, ID: p.ID} }
 
 // CreateInput is what createProduct takes.
 type CreateInput struct {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
-	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 )
 
@@ -36,23 +36,13 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*core.Product, 
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string, filter *core.Filter) (*ProductConnection, error) {
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Product], error) {
+		return r.Store.List(ctx, req, ptr.Value(filter))
+	}, func(p *core.Product, c string) ProductEdge { return ProductEdge{Node: p, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	var f core.Filter
-	if filter != nil {
-		f = *filter
-		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, usererror.AsError(errs)
-		}
-	}
-	pg, err := r.Store.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Products, core.Cursor, func(p *core.Product, c string) ProductEdge { return ProductEdge{Node: p, Cursor: c} })
-	return &ProductConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &ProductConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // ProductChanged is the resolver for the productChanged field.

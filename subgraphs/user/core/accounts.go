@@ -488,17 +488,12 @@ func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
 	return out, nil
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Users       []*User
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of u within a listing.
-func Cursor(u *User) string { return page.Cursor{Time: u.CreatedAt, ID: u.ID}.Encode() }
-
-// List returns a page of users, newest first.
-func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+// List returns a page of users, newest first. A filter that breaks its
+// rules is a BAD_USER_INPUT error.
+func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*User], error) {
+	if errs := usererror.Validate("filter", f); errs != nil {
+		return nil, usererror.AsError(errs)
+	}
 	var us []*User
 	q := req.Keyset(a.db.NewSelect().Model(&us))
 	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
@@ -511,8 +506,7 @@ func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*Page,
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	us, more := page.Trim(us, req)
-	return &Page{Users: us, HasNextPage: more}, nil
+	return page.Of(us, req), nil
 }
 
 // likeEscaper makes a search string match literally in LIKE (whose default

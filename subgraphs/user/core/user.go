@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
@@ -42,6 +43,9 @@ type User struct {
 
 // IsEntity marks User as a federation entity for gqlgen.
 func (User) IsEntity() {}
+
+// Cursor is where the user stands in a listing.
+func (u *User) Cursor() page.Cursor { return page.Cursor{Time: u.CreatedAt, ID: u.ID} }
 
 // CanSee reports whether viewer may see the user with id: only the user
 // themself and admins can. The zero Principal (not signed in) sees no one.

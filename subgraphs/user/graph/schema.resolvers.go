@@ -10,6 +10,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 )
@@ -101,23 +102,13 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, fi
 	if _, err := auth.Require(ctx, auth.Admin); err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.User], error) {
+		return r.Store.List(ctx, req, ptr.Value(filter))
+	}, func(u *core.User, c string) UserEdge { return UserEdge{Node: u, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	var f core.Filter
-	if filter != nil {
-		f = *filter
-		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, usererror.AsError(errs)
-		}
-	}
-	pg, err := r.Store.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Users, core.Cursor, func(u *core.User, c string) UserEdge { return UserEdge{Node: u, Cursor: c} })
-	return &UserConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &UserConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // Mutation returns MutationResolver implementation.
