@@ -16,17 +16,36 @@ func Canonical(id string) (string, bool) {
 	return u.String(), true
 }
 
-// CanonicalAll spells each id of list canonically, for a query by many
-// ids whose answer goes back in the order asked: each[i] is list[i]'s
-// canonical spelling, "" where it is not a UUID, and valid holds the
-// spellings of those that are.
-func CanonicalAll(list []string) (each, valid []string) {
-	each = make([]string, len(list))
-	for i, id := range list {
+// Lookup answers a query by many ids (a federation entity batch) in the
+// order asked, with one call of find however many ids: find reads the rows
+// of the ids that are UUIDs, given in the canonical spelling, and is not
+// called when there are none. Lookup returns each id's row by key, nil
+// where there is none or the id is not a UUID.
+func Lookup[T any](ids []string, find func(valid []string) ([]*T, error), key func(*T) string) ([]*T, error) {
+	out := make([]*T, len(ids))
+	each := make([]string, len(ids))
+	var valid []string
+	for i, id := range ids {
 		if c, ok := Canonical(id); ok {
 			each[i] = c
 			valid = append(valid, c)
 		}
 	}
-	return each, valid
+	if len(valid) == 0 {
+		return out, nil
+	}
+	found, err := find(valid)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]*T, len(found))
+	for _, row := range found {
+		byKey[key(row)] = row
+	}
+	for i, c := range each {
+		if c != "" {
+			out[i] = byKey[c]
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -34,36 +35,26 @@ type Options struct {
 
 // NewInventory returns the inventory stored in db.
 func NewInventory(db *bun.DB, o Options) *Inventory {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Inventory{db: db, events: outbox.NewWriter("inventory"), log: o.Logger}
+	return &Inventory{db: db, events: outbox.NewWriter("inventory"), log: cmp.Or(o.Logger, slog.Default())}
 }
 
 // Stocks returns the stock of each product of ids, in the same order, with
 // one query. A product without a stock row (or an id that is no UUID) has
 // zero stock.
 func (inv *Inventory) Stocks(ctx context.Context, ids []string) ([]*Stock, error) {
-	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
-	var found []Stock
-	if len(valid) > 0 {
+	stocks, err := uuids.Lookup(ids, func(valid []string) ([]*Stock, error) {
+		var found []*Stock
 		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
 			return nil, fmt.Errorf("read stock: %w", err)
 		}
-	}
-	byID := make(map[string]Stock, len(found))
-	for _, s := range found {
-		byID[s.ProductID] = s
-	}
-	out := make([]*Stock, len(ids))
-	for i, id := range ids {
-		s, ok := byID[each[i]]
-		if !ok {
-			s = Stock{ProductID: id}
+		return found, nil
+	}, func(s *Stock) string { return s.ProductID })
+	for i, s := range stocks {
+		if s == nil {
+			stocks[i] = &Stock{ProductID: ids[i]}
 		}
-		out[i] = &s
 	}
-	return out, nil
+	return stocks, err
 }
 
 // Adjust records goods received (delta > 0) or written off (delta < 0).

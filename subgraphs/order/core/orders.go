@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -39,10 +40,7 @@ type Options struct {
 
 // NewOrders returns the orders stored in db.
 func NewOrders(db *bun.DB, o Options) *Orders {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Orders{db: db, events: outbox.NewWriter("order"), log: o.Logger}
+	return &Orders{db: db, events: outbox.NewWriter("order"), log: cmp.Or(o.Logger, slog.Default())}
 }
 
 // Place places an order for userID: validated, priced from the local
@@ -244,27 +242,18 @@ func (s *Orders) Get(ctx context.Context, viewer auth.Principal, id string) (*Or
 // does not exist or viewer may not see it: a constant number of queries
 // however many ids.
 func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []string) ([]*Order, error) {
-	out := make([]*Order, len(ids))
-	each, valid := uuids.CanonicalAll(ids)
-	if len(valid) == 0 || (viewer.Role != auth.Admin && viewer.UserID == "") {
-		return out, nil
+	if viewer.Role != auth.Admin && viewer.UserID == "" {
+		return make([]*Order, len(ids)), nil
 	}
-	var found []*Order
-	q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.List(valid))
-	if viewer.Role != auth.Admin {
-		q.Where("?TableAlias.user_id = ?", viewer.UserID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, err
-	}
-	byID := make(map[string]*Order, len(found))
-	for _, o := range found {
-		byID[o.ID] = o
-	}
-	for i, id := range each {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return uuids.Lookup(ids, func(valid []string) ([]*Order, error) {
+		var found []*Order
+		q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.List(valid))
+		if viewer.Role != auth.Admin {
+			q.Where("?TableAlias.user_id = ?", viewer.UserID)
+		}
+		err := q.Scan(ctx)
+		return found, err
+	}, func(o *Order) string { return o.ID })
 }
 
 // List returns a page of orders, newest first. Callers decide who may

@@ -208,32 +208,22 @@ func update(ctx context.Context, tx bun.Tx, pay *Payment, at time.Time) error {
 // none for a caller who may see nothing. A payment shows once its
 // OrderPlaced arrived (until then its amount and owner are unknown).
 func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderIDs []string) ([]*Payment, error) {
-	out := make([]*Payment, len(orderIDs))
 	viewerID, ok := uuids.Canonical(viewer.UserID)
 	if !ok {
-		return out, nil
+		return make([]*Payment, len(orderIDs)), nil
 	}
-	each, valid := uuids.CanonicalAll(orderIDs)
-	if len(valid) == 0 {
-		return out, nil
-	}
-	var found []*Payment
-	q := p.db.NewSelect().Model(&found).ExcludeColumn("token").
-		Where("order_id IN (?)", bun.List(valid)).Where("placed_at IS NOT NULL")
-	if viewer.Role != auth.Admin {
-		q.Where("user_id = ?", viewerID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("payments of orders: %w", err)
-	}
-	byOrder := make(map[string]*Payment, len(found))
-	for _, pay := range found {
-		byOrder[pay.OrderID] = pay
-	}
-	for i, id := range each {
-		out[i] = byOrder[id]
-	}
-	return out, nil
+	return uuids.Lookup(orderIDs, func(valid []string) ([]*Payment, error) {
+		var found []*Payment
+		q := p.db.NewSelect().Model(&found).ExcludeColumn("token").
+			Where("order_id IN (?)", bun.List(valid)).Where("placed_at IS NOT NULL")
+		if viewer.Role != auth.Admin {
+			q.Where("user_id = ?", viewerID)
+		}
+		if err := q.Scan(ctx); err != nil {
+			return nil, fmt.Errorf("payments of orders: %w", err)
+		}
+		return found, nil
+	}, func(pay *Payment) string { return pay.OrderID })
 }
 
 // List returns a page of payments, newest first. Who may list is decided

@@ -53,22 +53,11 @@ func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
 // GetMany returns the products with ids in the same order, nil where a
 // product does not exist: one query however many ids.
 func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error) {
-	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
-	var found []*Product
-	if len(valid) > 0 {
-		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[string]*Product, len(found))
-	for _, p := range found {
-		byID[p.ID] = p
-	}
-	out := make([]*Product, len(ids))
-	for i, id := range each {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return uuids.Lookup(ids, func(valid []string) ([]*Product, error) {
+		var found []*Product
+		err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx)
+		return found, err
+	}, func(p *Product) string { return p.ID })
 }
 
 // List returns a page of products, newest first. A filter that breaks its

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -43,10 +44,8 @@ type Options struct {
 
 // NewAccounts returns the accounts stored in db.
 func NewAccounts(db *bun.DB, o Options) *Accounts {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Accounts{db: db, events: outbox.NewWriter("user"), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL, log: o.Logger}
+	return &Accounts{db: db, events: outbox.NewWriter("user"), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL,
+		log: cmp.Or(o.Logger, slog.Default())}
 }
 
 // Session is a signed-in user with a fresh pair of tokens.
@@ -470,22 +469,11 @@ func (a *Accounts) byEmail(ctx context.Context, db bun.IDB, email string) (*User
 // GetMany returns the users with ids in the same order, nil where a user
 // does not exist: one query however many ids.
 func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
-	each, valid := uuids.CanonicalAll(ids) // ids may arrive in another spelling
-	var found []*User
-	if len(valid) > 0 {
-		if err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[string]*User, len(found))
-	for _, u := range found {
-		byID[u.ID] = u
-	}
-	out := make([]*User, len(ids))
-	for i, id := range each {
-		out[i] = byID[id]
-	}
-	return out, nil
+	return uuids.Lookup(ids, func(valid []string) ([]*User, error) {
+		var found []*User
+		err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx)
+		return found, err
+	}, func(u *User) string { return u.ID })
 }
 
 // List returns a page of users, newest first. A filter that breaks its
