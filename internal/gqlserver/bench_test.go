@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
 
@@ -95,7 +94,7 @@ func fragments(n, m int) string {
 //	go test ./internal/gqlserver/ -run '^$' -bench HostileDocuments -benchtime 3x
 func BenchmarkHostileDocuments(b *testing.B) {
 	h := gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: product.Access})
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access})
 	for name, doc := range hostileDocuments() {
 		b.Run(name, func(b *testing.B) {
 			i := 0

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
 
@@ -19,7 +18,7 @@ import (
 // every refusal carries a code.
 func FuzzServeHTTP(f *testing.F) {
 	h := gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: product.Access, Limits: gqlserver.Limits{MaxBodyBytes: 2048, MaxTokens: 200}})
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access, Limits: gqlserver.Limits{MaxBodyBytes: 2048, MaxTokens: 200}})
 	for _, seed := range []string{
 		`{"query":"{ __typename }"}`,
 		`{"query":"{ __typename __typename __typename }"}`,

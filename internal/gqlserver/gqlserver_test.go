@@ -7,7 +7,6 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
 
@@ -20,7 +19,7 @@ func TestEveryMutationAndSubscriptionNeedsARule(t *testing.T) {
 		"no access rule for Subscription.productChanged": {
 			"Mutation.createProduct": auth.Public, "Mutation.updateProduct": auth.Public, "Mutation.archiveProduct": auth.Public,
 		},
-		"access rule for unknown root field Mutation.deleteEverything": withExtra(product.Access, "Mutation.deleteEverything"),
+		"access rule for unknown root field Mutation.deleteEverything": withExtra(graph.Access, "Mutation.deleteEverything"),
 	}
 	for want, rules := range cases {
 		got := func() (msg string) {
@@ -32,7 +31,7 @@ func TestEveryMutationAndSubscriptionNeedsARule(t *testing.T) {
 			t.Errorf("got %q, want it to mention %q", got, want)
 		}
 	}
-	gqlserver.New(schema, gqlserver.Options{Access: product.Access}) // complete rules start fine
+	gqlserver.New(schema, gqlserver.Options{Access: graph.Access}) // complete rules start fine
 }
 
 func withExtra(rules auth.Rules, key string) auth.Rules {

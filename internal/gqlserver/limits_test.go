@@ -19,7 +19,6 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlserver"
 	"github.com/onlinemart/mart/internal/httpserver"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 	"github.com/onlinemart/mart/testkit/gqltest"
 )
@@ -29,7 +28,7 @@ import (
 func productServer(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: product.Access}))
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/graphql"
 }

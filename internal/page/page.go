@@ -93,18 +93,6 @@ func Parse(first *int, after *string) (Request, error) {
 	return Request{Size: size, After: cur}, nil
 }
 
-// Edges turns a page of nodes into edges with cursors, and returns the
-// last cursor (nil for an empty page) for pageInfo.endCursor.
-func Edges[N, E any](nodes []N, cursor func(N) string, edge func(node N, cursor string) E) ([]E, *string) {
-	edges := make([]E, len(nodes))
-	var end *string
-	for i, n := range nodes {
-		c := cursor(n)
-		edges[i], end = edge(n, c), &c
-	}
-	return edges, end
-}
-
 // Keyset narrows q to the requested page of a list ordered newest first
 // by (created_at, id), both indexed: rows after the cursor, and one more
 // than the page holds, to learn whether another page follows.
@@ -116,11 +104,52 @@ func (r Request) Keyset(q *bun.SelectQuery) *bun.SelectQuery {
 	return q
 }
 
-// Trim drops the extra row Keyset asked for and reports whether it was
-// there.
-func Trim[N any](rows []N, r Request) ([]N, bool) {
+// Node is what a list holds: a row ordered by (created_at, id), as Keyset
+// pages through it.
+type Node interface {
+	Cursor() Cursor // the row's (created_at, id)
+}
+
+// Page is one page of a list, newest first, and whether another follows.
+type Page[N Node] struct {
+	Nodes       []N
+	HasNextPage bool
+}
+
+// Of returns the page that a query narrowed by r.Keyset read as rows: it
+// drops the extra row Keyset asked for and notes whether it was there.
+func Of[N Node](rows []N, r Request) *Page[N] {
 	if len(rows) > r.Size {
-		return rows[:r.Size], true
+		return &Page[N]{Nodes: rows[:r.Size], HasNextPage: true}
 	}
-	return rows, false
+	return &Page[N]{Nodes: rows}
+}
+
+// Info is a connection's pageInfo: every subgraph's GraphQL PageInfo is
+// bound to it.
+type Info struct {
+	HasNextPage bool
+	EndCursor   *string // the last edge's cursor; nil for an empty page
+}
+
+// Connection answers a connection field: it reads the first and after
+// arguments (refusing bad ones as Parse does, before list runs), has list
+// read the page they ask for, and returns its nodes as edges, each made
+// by edge with the node's cursor, and the connection's pageInfo.
+func Connection[N Node, E any](first *int, after *string, list func(Request) (*Page[N], error), edge func(node N, cursor string) E) ([]E, *Info, error) {
+	req, err := Parse(first, after)
+	if err != nil {
+		return nil, nil, err
+	}
+	pg, err := list(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	edges := make([]E, len(pg.Nodes))
+	info := &Info{HasNextPage: pg.HasNextPage}
+	for i, n := range pg.Nodes {
+		c := n.Cursor().Encode()
+		edges[i], info.EndCursor = edge(n, c), &c
+	}
+	return edges, info, nil
 }

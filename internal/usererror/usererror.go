@@ -28,6 +28,15 @@ func New(code Code, message string, path ...string) UserError {
 	return UserError{Field: path, Message: message, Code: code}
 }
 
+// OrEmpty returns errs for a payload's userErrors, which is a list even
+// when there are none: empty, not null.
+func OrEmpty(errs []UserError) []UserError {
+	if errs == nil {
+		return []UserError{}
+	}
+	return errs
+}
+
 // Code classifies a UserError; the GraphQL enum ErrorCode lists the values.
 type Code string
 

@@ -22,10 +22,10 @@ var Spec = service.Spec{
 	Publishes:  core.Publishes,
 	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		inv := core.New(d.DB, d.Logger)
+		inv := core.NewInventory(d.DB, core.Options{Logger: d.Logger})
 		inv.RegisterHandlers(d.Handlers)
 		return &service.Parts{
-			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}),
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: inv}}),
 			Access: graph.Access,
 		}, nil
 	},

@@ -37,7 +37,7 @@ func TestServiceRunsTheSagaOverKafka(t *testing.T) {
 	product := uuid.NewString()
 	svc.Produce(t, kafkatest.Record(t, "product", product, &productv1.ProductCreated{Product: &productv1.Product{Id: product}}))
 	testrun.WaitFor(t, "the stock row", func() bool { h, _ := stock(product); return h == 0 })
-	if _, errs, err := core.New(db.DB, log).Adjust(ctx, core.AdjustInput{ProductID: product, Delta: 10, Reason: "delivery", IdempotencyKey: "d-1"}); err != nil || errs != nil {
+	if _, errs, err := core.NewInventory(db.DB, core.Options{Logger: log}).Adjust(ctx, core.AdjustInput{ProductID: product, Delta: 10, Reason: "delivery", IdempotencyKey: "d-1"}); err != nil || errs != nil {
 		t.Fatal(err, errs)
 	}
 

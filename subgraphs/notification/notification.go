@@ -27,7 +27,7 @@ func Spec(cfg Config) service.Spec {
 			if err != nil {
 				return nil, err
 			}
-			notes := core.NewNotifications(d.DB, senders, core.Options{Logger: d.Logger})
+			notes := core.NewNotifications(d.DB, core.Options{Senders: senders, Logger: d.Logger})
 			notes.RegisterHandlers(d.Handlers)
 			return &service.Parts{
 				Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: notes}}),

@@ -21,7 +21,7 @@ var Spec = service.Spec{
 	Publishes:  core.Publishes,
 	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		orders := core.NewOrders(d.DB, d.Logger)
+		orders := core.NewOrders(d.DB, core.Options{Logger: d.Logger})
 		orders.RegisterHandlers(d.Handlers)
 		return &service.Parts{
 			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: orders, Changes: d.Feed()}}),

@@ -38,7 +38,7 @@ func TestSpecFollowsTheOtherServicesEvents(t *testing.T) {
 		return svc.DB.Count(t, "SELECT count(*) FROM catalog_products WHERE product_id = ?", id) == 1
 	})
 
-	orders := core.NewOrders(svc.DB.DB, svc.Logger)
+	orders := core.NewOrders(svc.DB.DB, core.Options{Logger: svc.Logger})
 	customer := auth.Principal{UserID: uuid.NewString(), Role: auth.Customer}
 	o, errs, err := orders.Place(ctx, customer.UserID, core.PlaceInput{
 		Lines:           []core.LineInput{{ProductID: id, Quantity: 2}},

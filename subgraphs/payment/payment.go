@@ -21,7 +21,7 @@ var Spec = service.Spec{
 	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
 		// The sandbox is the only provider so far.
-		payments := core.NewPayments(d.DB, core.NewSandbox(), core.Options{Logger: d.Logger})
+		payments := core.NewPayments(d.DB, core.Options{Provider: core.NewSandbox(), Logger: d.Logger})
 		payments.RegisterHandlers(d.Handlers)
 		return &service.Parts{
 			Schema:  graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}}),

@@ -7,19 +7,10 @@ package product
 import (
 	"context"
 
-	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/service"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 )
-
-// Access: anyone may browse the catalog; only admins change it.
-var Access = auth.Rules{
-	"Mutation.createProduct":      auth.Roles(auth.Admin),
-	"Mutation.updateProduct":      auth.Roles(auth.Admin),
-	"Mutation.archiveProduct":     auth.Roles(auth.Admin),
-	"Subscription.productChanged": auth.Public,
-}
 
 // Spec is the product service as the runtime runs it.
 var Spec = service.Spec{
@@ -28,11 +19,11 @@ var Spec = service.Spec{
 	Publishes:  core.Publishes,
 	Consumes:   core.Consumes,
 	Build: func(_ context.Context, d service.Deps) (*service.Parts, error) {
-		catalog := core.NewCatalog(d.DB)
+		catalog := core.NewCatalog(d.DB, core.Options{})
 		catalog.RegisterHandlers(d.Handlers)
 		return &service.Parts{
-			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog, Changes: d.Feed()}}),
-			Access: Access,
+			Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: catalog, Changes: d.Feed()}}),
+			Access: graph.Access,
 		}, nil
 	},
 }

@@ -23,7 +23,7 @@ import (
 func TestSpecPublishesAndFollowsItsOwnEvents(t *testing.T) {
 	ctx := context.Background()
 	svc := servicetest.Start(t, product.Spec)
-	catalog := core.NewCatalog(svc.DB.DB)
+	catalog := core.NewCatalog(svc.DB.DB, core.Options{})
 	p, errs, err := catalog.Create(ctx, core.CreateInput{SKU: "MUG-1", Name: "Mug", Price: core.Money{Amount: 1250, Currency: "EUR"}})
 	if err != nil || errs != nil {
 		t.Fatalf("create: %v %+v", err, errs)

@@ -40,7 +40,7 @@ func Spec(cfg Config) service.Spec {
 				}
 			}
 			return &service.Parts{
-				Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}}),
+				Schema: graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: accounts}}),
 				Access: graph.Access,
 				Routes: map[string]http.Handler{"GET /.well-known/jwks.json": jwks(keys)},
 				// It holds the keys, so it verifies with them rather than over HTTP.

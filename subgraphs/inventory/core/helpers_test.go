@@ -31,7 +31,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, "inventory")
-	e := &env{t: t, db: db, inv: core.New(db.DB, slog.New(slog.NewTextHandler(t.Output(), nil)))}
+	e := &env{t: t, db: db, inv: core.NewInventory(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})}
 	t.Cleanup(e.checkLedger)
 	return e
 }

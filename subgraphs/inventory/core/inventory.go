@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,13 +9,14 @@ import (
 	"log/slog"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 )
 
@@ -26,45 +28,33 @@ type Inventory struct {
 	log    *slog.Logger
 }
 
-// New returns the inventory stored in db.
-func New(db *bun.DB, log *slog.Logger) *Inventory {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Inventory{db: db, events: outbox.NewWriter("inventory", Publishes), log: log}
+// Options configure an Inventory.
+type Options struct {
+	Logger *slog.Logger // default slog.Default()
+}
+
+// NewInventory returns the inventory stored in db.
+func NewInventory(db *bun.DB, o Options) *Inventory {
+	return &Inventory{db: db, events: outbox.NewWriter("inventory", Publishes), log: cmp.Or(o.Logger, slog.Default())}
 }
 
 // Stocks returns the stock of each product of ids, in the same order, with
 // one query. A product without a stock row (or an id that is no UUID) has
 // zero stock.
 func (inv *Inventory) Stocks(ctx context.Context, ids []string) ([]*Stock, error) {
-	canon := make([]string, len(ids))
-	var valid []string
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			canon[i] = u.String() // ids may arrive in another spelling
-			valid = append(valid, canon[i])
-		}
-	}
-	var found []Stock
-	if len(valid) > 0 {
-		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
+	stocks, err := uuids.Lookup(ids, func(valid []string) ([]*Stock, error) {
+		var found []*Stock
+		if err := inv.db.NewSelect().Model(&found).Where("product_id IN (?)", bun.List(valid)).Scan(ctx); err != nil {
 			return nil, fmt.Errorf("read stock: %w", err)
 		}
-	}
-	byID := make(map[string]Stock, len(found))
-	for _, s := range found {
-		byID[s.ProductID] = s
-	}
-	out := make([]*Stock, len(ids))
-	for i, id := range ids {
-		s, ok := byID[canon[i]]
-		if !ok {
-			s = Stock{ProductID: id}
+		return found, nil
+	}, func(s *Stock) string { return s.ProductID })
+	for i, s := range stocks {
+		if s == nil {
+			stocks[i] = &Stock{ProductID: ids[i]}
 		}
-		out[i] = &s
 	}
-	return out, nil
+	return stocks, err
 }
 
 // Adjust records goods received (delta > 0) or written off (delta < 0).
@@ -100,11 +90,11 @@ func (inv *Inventory) Adjust(ctx context.Context, in AdjustInput) (*Movement, []
 		return inv.move(ctx, tx, in.ProductID, m)
 	})
 	switch {
-	case isViolation(err, "23505", "stock_movements_idempotency_key"):
+	case postgres.IsUniqueViolation(err, "stock_movements_idempotency_key"):
 		if m, err = movementByKey(ctx, inv.db, in.IdempotencyKey); err != nil {
 			return nil, nil, fmt.Errorf("adjust stock: %w", err)
 		}
-	case isViolation(err, "23514", "stock_invariant"): // raced past the check above
+	case postgres.IsCheckViolation(err, "stock_invariant"): // raced past the check above
 		return nil, insufficient(Stock{}), nil
 	case err != nil:
 		return nil, nil, fmt.Errorf("adjust stock: %w", err)
@@ -131,28 +121,18 @@ func insufficient(s Stock) []usererror.UserError {
 	return []usererror.UserError{usererror.New(InsufficientStock, msg, "input", "delta")}
 }
 
-// MovementPage is one page of a product's movements.
-type MovementPage struct {
-	Movements   []*Movement
-	HasNextPage bool
-}
-
-// MovementCursor returns the cursor of m within a listing.
-func MovementCursor(m *Movement) string { return page.Cursor{Time: m.CreatedAt, ID: m.ID}.Encode() }
-
 // Movements returns a page of a product's movements, newest first. An
 // unknown product has none.
-func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*MovementPage, error) {
-	u, err := uuid.Parse(productID)
-	if err != nil {
-		return &MovementPage{}, nil
+func (inv *Inventory) Movements(ctx context.Context, productID string, req page.Request) (*page.Page[*Movement], error) {
+	id, ok := uuids.Canonical(productID)
+	if !ok {
+		return &page.Page[*Movement]{}, nil
 	}
 	var ms []*Movement
-	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", u.String())).Scan(ctx); err != nil {
+	if err := req.Keyset(inv.db.NewSelect().Model(&ms).Where("product_id = ?", id)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list movements: %w", err)
 	}
-	ms, more := page.Trim(ms, req)
-	return &MovementPage{Movements: ms, HasNextPage: more}, nil
+	return page.Of(ms, req), nil
 }
 
 // move applies m's deltas to the product's stock row, which the caller has
@@ -198,7 +178,7 @@ func lockStocks(ctx context.Context, tx bun.Tx, ids []string) ([]Stock, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	err := tx.NewSelect().Model(&ss).Where("product_id IN (?)", bun.In(ids)).
+	err := tx.NewSelect().Model(&ss).Where("product_id IN (?)", bun.List(ids)).
 		Order("product_id").For("UPDATE").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("lock stock: %w", err)
@@ -213,9 +193,4 @@ func movementByKey(ctx context.Context, db bun.IDB, key string) (*Movement, erro
 		return nil, nil
 	}
 	return m, err
-}
-
-func isViolation(err error, code, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code && pgErr.ConstraintName == constraint
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/uuids"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
@@ -22,12 +23,12 @@ import (
 // OnProductCreated gives a new product an empty stock row, so an admin can
 // receive goods for it. A row that exists already is left alone.
 func (inv *Inventory) OnProductCreated(ctx context.Context, tx bun.Tx, _ events.Meta, m *productv1.ProductCreated) error {
-	id := m.GetProduct().GetId()
-	if _, err := uuid.Parse(id); err != nil {
+	id, ok := uuids.Canonical(m.GetProduct().GetId())
+	if !ok {
 		inv.log.WarnContext(ctx, "ProductCreated with an invalid product id, ignored", "product_id", id)
 		return nil
 	}
-	_, err := tx.NewRaw(`INSERT INTO stock (product_id) VALUES (?) ON CONFLICT (product_id) DO NOTHING`, canonical(id)).Exec(ctx)
+	_, err := tx.NewRaw(`INSERT INTO stock (product_id) VALUES (?) ON CONFLICT (product_id) DO NOTHING`, id).Exec(ctx)
 	return err
 }
 
@@ -207,11 +208,11 @@ func (inv *Inventory) settle(ctx context.Context, tx bun.Tx, orderID string, fro
 // orderID returns the order id of an event in canonical form; an event
 // without a valid one can never be applied, so it is logged and skipped.
 func (inv *Inventory) orderID(ctx context.Context, id, event string) (string, bool) {
-	if _, err := uuid.Parse(id); err != nil {
+	c, ok := uuids.Canonical(id)
+	if !ok {
 		inv.log.WarnContext(ctx, event+" with an invalid order id, ignored", "order_id", id)
-		return "", false
 	}
-	return canonical(id), true
+	return c, ok
 }
 
 // claimOrder locks the order's row and returns its state. When there is
@@ -253,7 +254,7 @@ type line struct {
 func mergeLines(ls []*orderv1.Line) []line {
 	sums := map[string]int{}
 	for _, l := range ls {
-		id := canonical(l.GetProductId())
+		id, _ := uuids.Canonical(l.GetProductId())
 		sums[id] = min(sums[id]+int(l.GetQuantity()), math.MaxInt32)
 	}
 	out := make([]line, 0, len(sums))

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // InsufficientStock is the user error code of a change that would leave
@@ -67,6 +68,9 @@ type Movement struct {
 	CreatedAt      time.Time `bun:"created_at"`
 }
 
+// Cursor is where the movement stands in a listing.
+func (m *Movement) Cursor() page.Cursor { return page.Cursor{Time: m.CreatedAt, ID: m.ID} }
+
 // Quantity is the movement's signed effect on the counter its kind is
 // about: reserved for reservations and releases, on_hand otherwise.
 func (m *Movement) Quantity() int {
@@ -90,7 +94,7 @@ type AdjustInput struct {
 }
 
 func (in *AdjustInput) normalize() {
-	in.ProductID = canonical(strings.TrimSpace(in.ProductID))
+	in.ProductID, _ = uuids.Canonical(strings.TrimSpace(in.ProductID))
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
 }
@@ -101,16 +105,6 @@ func (in AdjustInput) validate() []usererror.UserError {
 		errs = append(errs, usererror.New(usererror.OutOfRange, "delta must not be 0", "input", "delta"))
 	}
 	return errs
-}
-
-// canonical returns id in the spelling Postgres returns UUIDs in, so ids
-// from clients and events compare equal to stored ones; anything that is
-// not a UUID is returned unchanged.
-func canonical(id string) string {
-	if u, err := uuid.Parse(id); err == nil {
-		return u.String()
-	}
-	return id
 }
 
 // state is how far the saga got with an order, or with one of its lines.

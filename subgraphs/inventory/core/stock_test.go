@@ -244,19 +244,19 @@ func TestMovementsArePagedNewestFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range pg.Movements {
+		for _, m := range pg.Nodes {
 			got = append(got, m.ID)
 		}
 		if !pg.HasNextPage {
 			break
 		}
-		c, _ := page.Decode(core.MovementCursor(pg.Movements[len(pg.Movements)-1]))
+		c, _ := page.Decode(pg.Nodes[len(pg.Nodes)-1].Cursor().Encode())
 		req.After = c
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("movements %v, want %v", got, want)
 	}
-	if pg, err := e.inv.Movements(ctx, newID(), page.Request{Size: 10}); err != nil || len(pg.Movements) != 0 {
+	if pg, err := e.inv.Movements(ctx, newID(), page.Request{Size: 10}); err != nil || len(pg.Nodes) != 0 {
 		t.Errorf("unknown product: %+v %v", pg, err)
 	}
 }

@@ -15,7 +15,7 @@ func (r *entityResolver) FindManyProductByIDs(ctx context.Context, reps []*Produ
 	for i, rep := range reps {
 		ids[i] = rep.ID
 	}
-	stocks, err := r.Inventory.Stocks(ctx, ids)
+	stocks, err := r.Store.Stocks(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -32,8 +32,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "inventory")
-	inv := core.New(db.DB, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Inventory: inv}}), graph.Access)
+	inv := core.NewInventory(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: inv}}), graph.Access)
 	return &env{db: db, inv: inv, srv: srv, reads: gqltest.CountSelects(db.DB, "stock")}
 }
 

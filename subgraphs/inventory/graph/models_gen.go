@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 )
@@ -16,11 +17,6 @@ type AdjustStockPayload struct {
 }
 
 type Mutation struct {
-}
-
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
 type Product struct {
@@ -40,7 +36,7 @@ type Query struct {
 
 type StockMovementConnection struct {
 	Edges    []StockMovementEdge `json:"edges"`
-	PageInfo *PageInfo           `json:"pageInfo"`
+	PageInfo *page.Info          `json:"pageInfo"`
 }
 
 type StockMovementEdge struct {

@@ -7,5 +7,5 @@ import "github.com/onlinemart/mart/subgraphs/inventory/core"
 
 // Resolver is the root resolver; it holds the service's dependencies.
 type Resolver struct {
-	Inventory *core.Inventory
+	Store *core.Inventory
 }

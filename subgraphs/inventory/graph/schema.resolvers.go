@@ -8,16 +8,16 @@ package graph
 import (
 	"context"
 
-	"github.com/google/uuid"
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	"github.com/onlinemart/mart/subgraphs/inventory/core"
 )
 
 // AdjustStock is the resolver for the adjustStock field.
 func (r *mutationResolver) AdjustStock(ctx context.Context, input core.AdjustInput) (*AdjustStockPayload, error) {
-	m, errs, err := r.Inventory.Adjust(ctx, input)
+	m, errs, err := r.Store.Adjust(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -29,21 +29,16 @@ func (r *mutationResolver) AdjustStock(ctx context.Context, input core.AdjustInp
 
 // StockMovements is the resolver for the stockMovements field.
 func (r *queryResolver) StockMovements(ctx context.Context, productID string, first *int, after *string) (*StockMovementConnection, error) {
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Movement], error) {
+		if _, ok := uuids.Canonical(productID); !ok {
+			return nil, gqlerr.New(gqlerr.BadUserInput, "productId must be a UUID")
+		}
+		return r.Store.Movements(ctx, productID, req)
+	}, func(m *core.Movement, c string) StockMovementEdge { return StockMovementEdge{Node: m, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	if _, err := uuid.Parse(productID); err != nil {
-		return nil, gqlerr.New(gqlerr.BadUserInput, "productId must be a UUID")
-	}
-	pg, err := r.Inventory.Movements(ctx, productID, req)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Movements, core.MovementCursor, func(m *core.Movement, c string) StockMovementEdge {
-		return StockMovementEdge{Node: m, Cursor: c}
-	})
-	return &StockMovementConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &StockMovementConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // Mutation returns MutationResolver implementation.

@@ -67,7 +67,8 @@ func newEnvWith(t *testing.T, smtpAddr string, opts core.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.notes = core.NewNotifications(e.db.DB, map[core.Channel]core.Sender{core.Email: email, core.SMS: sms}, opts)
+	opts.Senders = map[core.Channel]core.Sender{core.Email: email, core.SMS: sms}
+	e.notes = core.NewNotifications(e.db.DB, opts)
 	return e
 }
 

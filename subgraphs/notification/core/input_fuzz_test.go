@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // FuzzRender renders every template for both channels with hostile
@@ -102,7 +103,7 @@ func FuzzResendInput(f *testing.F) {
 				t.Fatalf("bad user error %+v", e)
 			}
 		}
-		if _, ok := canonicalID(id); !ok && len(usererror.Validate("input", ResendInput{NotificationID: id})) == 0 {
+		if _, ok := uuids.Canonical(id); !ok && len(usererror.Validate("input", ResendInput{NotificationID: id})) == 0 {
 			t.Fatalf("accepted %q, which is not a UUID", id)
 		}
 	})

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/page"
 )
 
 // Channel is how a notification reaches its user.
@@ -81,6 +83,9 @@ type Notification struct {
 	UpdatedAt     time.Time  `bun:"updated_at"`
 }
 
+// Cursor is where the notification stands in a listing.
+func (n *Notification) Cursor() page.Cursor { return page.Cursor{Time: n.CreatedAt, ID: n.ID} }
+
 // Contact is how to reach a user, as the user service last told.
 type Contact struct {
 	bun.BaseModel `bun:"table:contacts"`
@@ -111,17 +116,4 @@ type Line struct {
 	UnitPrice   int64  `json:"unit_price"`
 }
 
-// now is the current time at Postgres precision.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// canonicalID returns id in the one spelling Postgres prints, or false when
-// it is not a UUID.
-func canonicalID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/jobs"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/uuids"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
@@ -21,6 +23,9 @@ import (
 
 // Options tune Notifications; zero values take the defaults.
 type Options struct {
+	// Senders deliver each channel's notifications; a channel without a
+	// sender is never recorded.
+	Senders map[Channel]Sender
 	// MaxAttempts is how many sends a notification gets before it is
 	// FAILED; default 6.
 	MaxAttempts int
@@ -47,8 +52,8 @@ type Notifications struct {
 }
 
 // NewNotifications returns the notifications stored in db, delivered
-// through senders; a channel without a sender is never recorded.
-func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Notifications {
+// through opts.Senders.
+func NewNotifications(db *bun.DB, opts Options) *Notifications {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 6
 	}
@@ -65,7 +70,7 @@ func NewNotifications(db *bun.DB, senders map[Channel]Sender, opts Options) *Not
 		opts.Logger = slog.Default()
 	}
 	opts.Jobs.Logger = opts.Logger
-	return &Notifications{db: db, senders: senders, opts: opts, log: opts.Logger.With("component", "notifications")}
+	return &Notifications{db: db, senders: opts.Senders, opts: opts, log: opts.Logger.With("component", "notifications")}
 }
 
 // The handlers run in the inbox's transaction: the notifications an event
@@ -116,8 +121,8 @@ func (n *Notifications) OnUserProfileUpdated(ctx context.Context, tx bun.Tx, met
 
 // OnOrderPlaced records the order: its user, lines and total.
 func (n *Notifications) OnOrderPlaced(ctx context.Context, tx bun.Tx, meta events.Meta, m *orderv1.OrderPlaced) error {
-	orderID, ok1 := canonicalID(m.GetOrderId())
-	userID, ok2 := canonicalID(m.GetUserId())
+	orderID, ok1 := uuids.Canonical(m.GetOrderId())
+	userID, ok2 := uuids.Canonical(m.GetUserId())
 	if !ok1 || !ok2 {
 		return fmt.Errorf("OrderPlaced %q: malformed order or user id", m.GetOrderId())
 	}
@@ -158,7 +163,7 @@ func (n *Notifications) OnPaymentRefunded(ctx context.Context, tx bun.Tx, meta e
 // comes from a newer event, and returns the canonical user id.
 func (n *Notifications) saveContact(ctx context.Context, tx bun.Tx, meta events.Meta,
 	userID, email, name, phone string, at *timestamppb.Timestamp) (string, error) {
-	id, ok := canonicalID(userID)
+	id, ok := uuids.Canonical(userID)
 	if !ok {
 		return "", fmt.Errorf("%s: user id %q is not a UUID", meta.Type, userID)
 	}
@@ -253,7 +258,7 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 	// Every order id is checked, not only the ones looked up: it is
 	// recorded in a uuid column, in the spelling the order read model uses.
 	if t.orderID != "" || t.needsOrder {
-		orderID, ok := canonicalID(t.orderID)
+		orderID, ok := uuids.Canonical(t.orderID)
 		if !ok {
 			return fmt.Errorf("%s: order id %q is not a UUID", meta.Type, t.orderID)
 		}
@@ -270,7 +275,7 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 		}
 		t.userID = order.UserID
 	}
-	userID, ok := canonicalID(t.userID)
+	userID, ok := uuids.Canonical(t.userID)
 	if !ok {
 		return fmt.Errorf("%s: user id %q is not a UUID", meta.Type, t.userID)
 	}
@@ -294,7 +299,7 @@ func (n *Notifications) notify(ctx context.Context, tx bun.Tx, meta events.Meta,
 	}
 	t.fill(&d, order)
 	want := prefs.For(t.category)
-	at := now()
+	at := postgres.Now()
 	for _, ch := range []Channel{Email, SMS} {
 		to := contact.Email
 		if ch == SMS {
@@ -394,7 +399,7 @@ func (n *Notifications) park(ctx context.Context, tx bun.Tx, meta events.Meta, m
 	if err != nil {
 		return fmt.Errorf("park %s: %w", meta.Type, err)
 	}
-	p := &parkedEvent{EventID: meta.ID, Type: events.TypeOf(msg), Payload: payload, EventTime: meta.Time, CreatedAt: now()}
+	p := &parkedEvent{EventID: meta.ID, Type: events.TypeOf(msg), Payload: payload, EventTime: meta.Time, CreatedAt: postgres.Now()}
 	if p.EventTime.IsZero() {
 		p.EventTime = p.CreatedAt
 	}
@@ -446,5 +451,5 @@ func eventTime(ts *timestamppb.Timestamp, meta events.Meta) time.Time {
 	if !meta.Time.IsZero() {
 		return meta.Time.UTC().Truncate(time.Microsecond)
 	}
-	return now()
+	return postgres.Now()
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // ChannelPreferences says which channels a user wants for one category.
@@ -108,7 +111,7 @@ func preferences(ctx context.Context, db bun.IDB, userID string, lock bool) (Pre
 
 // Preferences returns the preferences of a user.
 func (n *Notifications) Preferences(ctx context.Context, userID string) (Preferences, error) {
-	id, ok := canonicalID(userID)
+	id, ok := uuids.Canonical(userID)
 	if !ok {
 		return DefaultPreferences(), nil
 	}
@@ -119,7 +122,7 @@ func (n *Notifications) Preferences(ctx context.Context, userID string) (Prefere
 // They decide the channels of notifications recorded from now on; those
 // already queued are delivered as recorded.
 func (n *Notifications) UpdatePreferences(ctx context.Context, userID string, in PreferencesInput) (Preferences, error) {
-	id, ok := canonicalID(userID)
+	id, ok := uuids.Canonical(userID)
 	if !ok {
 		return Preferences{}, fmt.Errorf("user id %q is not a UUID", userID)
 	}
@@ -127,7 +130,7 @@ func (n *Notifications) UpdatePreferences(ctx context.Context, userID string, in
 	err := n.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// Two concurrent updates of different categories must both stick:
 		// the first row is created empty-handed, then locked and changed.
-		at := now()
+		at := postgres.Now()
 		if _, err := tx.NewInsert().Model(rowOf(id, DefaultPreferences(), at)).
 			On("CONFLICT (user_id) DO NOTHING").Exec(ctx); err != nil {
 			return fmt.Errorf("create preferences: %w", err)

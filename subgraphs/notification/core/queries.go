@@ -7,33 +7,23 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
-
-// Page is one page of a listing.
-type Page struct {
-	Notifications []*Notification
-	HasNextPage   bool
-}
-
-// Cursor returns the cursor of a notification within a listing.
-func Cursor(note *Notification) string {
-	return page.Cursor{Time: note.CreatedAt, ID: note.ID}.Encode()
-}
 
 // ForUser returns a page of a user's notifications, newest first. Who may
 // list them is decided at the GraphQL edge (the user and admins).
-func (n *Notifications) ForUser(ctx context.Context, userID string, req page.Request) (*Page, error) {
-	id, ok := canonicalID(userID)
+func (n *Notifications) ForUser(ctx context.Context, userID string, req page.Request) (*page.Page[*Notification], error) {
+	id, ok := uuids.Canonical(userID)
 	if !ok {
-		return &Page{}, nil
+		return &page.Page[*Notification]{}, nil
 	}
 	var notes []*Notification
 	if err := req.Keyset(n.db.NewSelect().Model(&notes)).Where("user_id = ?", id).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
-	notes, more := page.Trim(notes, req)
-	return &Page{Notifications: notes, HasNextPage: more}, nil
+	return page.Of(notes, req), nil
 }
 
 // ResendInput names the notification to send again.
@@ -82,7 +72,7 @@ func (n *Notifications) Resend(ctx context.Context, in ResendInput) (*Notificati
 				to = current
 			}
 		}
-		at := now()
+		at := postgres.Now()
 		c := orig
 		c.ID, c.Recipient, c.ResendOf = newID(), to, &orig.ID
 		c.Status, c.Attempts, c.NextAttemptAt, c.LastError, c.SentAt = Queued, 0, &at, nil, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/onlinemart/mart/internal/jobs"
+	"github.com/onlinemart/mart/internal/postgres"
 )
 
 var (
@@ -71,7 +72,7 @@ type claimed struct {
 // claim takes the notification due first, counts the attempt and leases
 // it, in one statement.
 func (n *Notifications) claim(ctx context.Context) (*Notification, error) {
-	at := now()
+	at := postgres.Now()
 	c := new(claimed)
 	err := n.db.NewRaw(`WITH due AS (
 			SELECT id, next_attempt_at FROM notifications
@@ -102,7 +103,7 @@ func (n *Notifications) deliver(ctx context.Context, note *Notification) error {
 		})
 		cancel()
 	}
-	at := now()
+	at := postgres.Now()
 	q := n.db.NewUpdate().Model((*Notification)(nil)).
 		Where("id = ? AND status = ? AND attempts = ?", note.ID, Queued, note.Attempts).
 		Set("updated_at = ?", at)

@@ -39,8 +39,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := core.NewNotifications(db.DB, map[core.Channel]core.Sender{core.Email: email},
-		core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	notes := core.NewNotifications(db.DB,
+		core.Options{Senders: map[core.Channel]core.Sender{core.Email: email}, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: notes}}), graph.Access)
 	return &env{t: t, db: db, smtp: smtp, notes: notes, srv: srv}
 }

@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/notification/core"
 )
@@ -12,7 +13,7 @@ type Mutation struct {
 
 type NotificationConnection struct {
 	Edges    []NotificationEdge `json:"edges"`
-	PageInfo *PageInfo          `json:"pageInfo"`
+	PageInfo *page.Info         `json:"pageInfo"`
 }
 
 type NotificationEdge struct {
@@ -24,11 +25,6 @@ type NotificationPreferencesPayload struct {
 	// The preferences after the change; null when userErrors is not empty.
 	Preferences *core.Preferences     `json:"preferences,omitempty"`
 	UserErrors  []usererror.UserError `json:"userErrors"`
-}
-
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
 type Query struct {

@@ -37,10 +37,7 @@ func (r *mutationResolver) ResendNotification(ctx context.Context, input core.Re
 	if err != nil {
 		return nil, err
 	}
-	if errs == nil {
-		errs = []usererror.UserError{}
-	}
-	return &ResendNotificationPayload{Notification: note, UserErrors: errs}, nil
+	return &ResendNotificationPayload{Notification: note, UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // Subject is the resolver for the subject field.
@@ -82,18 +79,13 @@ func (r *userResolver) Notifications(ctx context.Context, obj *User, first *int,
 	if viewer.Role != auth.Admin && viewer.UserID != obj.ID {
 		return nil, gqlerr.New(gqlerr.Forbidden, "only the user themself and admins may see a user's notifications")
 	}
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Notification], error) {
+		return r.Store.ForUser(ctx, obj.ID, req)
+	}, func(n *core.Notification, c string) NotificationEdge { return NotificationEdge{Node: n, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	pg, err := r.Store.ForUser(ctx, obj.ID, req)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Notifications, core.Cursor, func(n *core.Notification, c string) NotificationEdge {
-		return NotificationEdge{Node: n, Cursor: c}
-	})
-	return &NotificationConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &NotificationConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // Mutation returns MutationResolver implementation.

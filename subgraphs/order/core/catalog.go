@@ -31,7 +31,7 @@ func (s *Orders) catalogProducts(ctx context.Context, lines []LineInput) (map[st
 		ids[i] = l.ProductID
 	}
 	var ps []*CatalogProduct
-	if err := s.db.NewSelect().Model(&ps).Where("product_id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&ps).Where("product_id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return nil, err
 	}
 	out := make(map[string]*CatalogProduct, len(ps))

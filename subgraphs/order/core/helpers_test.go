@@ -31,7 +31,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	db := pgtest.New(t, "order")
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown on failure
-	return &env{t: t, db: db, orders: core.NewOrders(db.DB, log), clock: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &env{t: t, db: db, orders: core.NewOrders(db.DB, core.Options{Logger: log}), clock: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 var (

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // Error codes of the order service, next to the shared ones.
@@ -70,6 +71,9 @@ func (o *Order) Total() Money { return Money{Amount: o.TotalAmount, Currency: o.
 
 // IsEntity marks Order as a federation entity for gqlgen.
 func (Order) IsEntity() {}
+
+// Cursor is where the order stands in a listing.
+func (o *Order) Cursor() page.Cursor { return page.Cursor{Time: o.CreatedAt, ID: o.ID} }
 
 // Line is one product of an order, priced when the order was placed.
 type Line struct {
@@ -159,10 +163,7 @@ func (in *PlaceInput) normalize() {
 	in.Lines = slices.Clone(in.Lines)
 	for i := range in.Lines {
 		l := &in.Lines[i]
-		l.ProductID = strings.TrimSpace(l.ProductID)
-		if u, err := uuid.Parse(l.ProductID); err == nil {
-			l.ProductID = u.String()
-		}
+		l.ProductID, _ = uuids.Canonical(strings.TrimSpace(l.ProductID))
 	}
 	a := &in.ShippingAddress
 	a.Name, a.Line1 = strings.TrimSpace(a.Name), strings.TrimSpace(a.Line1)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,7 +17,9 @@ import (
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 )
@@ -30,17 +33,15 @@ type Orders struct {
 	log    *slog.Logger
 }
 
-// NewOrders returns the orders stored in db.
-func NewOrders(db *bun.DB, log *slog.Logger) *Orders {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Orders{db: db, events: outbox.NewWriter("order", Publishes), log: log}
+// Options configure Orders.
+type Options struct {
+	Logger *slog.Logger // default slog.Default()
 }
 
-// now is the time of a change, at Postgres precision so what we return is
-// what we store.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// NewOrders returns the orders stored in db.
+func NewOrders(db *bun.DB, o Options) *Orders {
+	return &Orders{db: db, events: outbox.NewWriter("order", Publishes), log: cmp.Or(o.Logger, slog.Default())}
+}
 
 // Place places an order for userID: validated, priced from the local
 // catalog, written with its first status and its OrderPlaced event. Bad
@@ -70,7 +71,7 @@ func (s *Orders) Place(ctx context.Context, userID string, in PlaceInput) (*Orde
 	if err != nil {
 		return nil, nil, err
 	}
-	at := now()
+	at := postgres.Now()
 	o := &Order{
 		ID: id.String(), UserID: userID, Status: Pending, ShippingAddress: in.ShippingAddress,
 		IdempotencyKey: in.IdempotencyKey, CreatedAt: at, UpdatedAt: at,
@@ -215,14 +216,12 @@ func (s *Orders) byKey(ctx context.Context, userID, key string) (*Order, error) 
 
 // load returns the order with id, or nil when there is none.
 func (s *Orders) load(ctx context.Context, id string) (*Order, error) {
-	u, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	o := new(Order)
-	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
-	// Postgres does not.
-	err = withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", u.String()).Scan(ctx)
+	err := withDetails(s.db.NewSelect().Model(o)).Where("?TableAlias.id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -243,65 +242,39 @@ func (s *Orders) Get(ctx context.Context, viewer auth.Principal, id string) (*Or
 // does not exist or viewer may not see it: a constant number of queries
 // however many ids.
 func (s *Orders) GetMany(ctx context.Context, viewer auth.Principal, ids []string) ([]*Order, error) {
-	out := make([]*Order, len(ids))
-	canon := make([]string, len(ids))
-	var valid []string
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			canon[i] = u.String()
-			valid = append(valid, canon[i])
+	if viewer.Role != auth.Admin && viewer.UserID == "" {
+		return make([]*Order, len(ids)), nil
+	}
+	return uuids.Lookup(ids, func(valid []string) ([]*Order, error) {
+		var found []*Order
+		q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.List(valid))
+		if viewer.Role != auth.Admin {
+			q.Where("?TableAlias.user_id = ?", viewer.UserID)
 		}
-	}
-	if len(valid) == 0 || (viewer.Role != auth.Admin && viewer.UserID == "") {
-		return out, nil
-	}
-	var found []*Order
-	q := withDetails(s.db.NewSelect().Model(&found)).Where("?TableAlias.id IN (?)", bun.In(valid))
-	if viewer.Role != auth.Admin {
-		q.Where("?TableAlias.user_id = ?", viewer.UserID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, err
-	}
-	byID := make(map[string]*Order, len(found))
-	for _, o := range found {
-		byID[o.ID] = o
-	}
-	for i, id := range canon {
-		out[i] = byID[id]
-	}
-	return out, nil
+		err := q.Scan(ctx)
+		return found, err
+	}, func(o *Order) string { return o.ID })
 }
-
-// Page is one page of a listing.
-type Page struct {
-	Orders      []*Order
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of o within a listing.
-func Cursor(o *Order) string { return page.Cursor{Time: o.CreatedAt, ID: o.ID}.Encode() }
 
 // List returns a page of orders, newest first. Callers decide who may
 // list what (admins: all; customers: Filter.UserID set to themselves).
-func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+func (s *Orders) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Order], error) {
 	var found []*Order
 	q := req.Keyset(withDetails(s.db.NewSelect().Model(&found)))
 	if f.Status != nil {
 		q.Where("status = ?", *f.Status)
 	}
 	if f.UserID != nil {
-		u, err := uuid.Parse(*f.UserID)
-		if err != nil {
-			return &Page{}, nil
+		id, ok := uuids.Canonical(*f.UserID)
+		if !ok {
+			return &page.Page[*Order]{}, nil
 		}
-		q.Where("user_id = ?", u.String())
+		q.Where("user_id = ?", id)
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	found, more := page.Trim(found, req)
-	return &Page{Orders: found, HasNextPage: more}, nil
+	return page.Of(found, req), nil
 }
 
 // Cancel cancels an order for its customer or an admin, before it ships.
@@ -378,7 +351,7 @@ func (s *Orders) transition(ctx context.Context, tx bun.Tx, o *Order, to Status,
 	if !CanTransition(o.Status, to) {
 		return fmt.Errorf("%w: %s to %s", errIllegal, o.Status, to)
 	}
-	from, at := o.Status, now()
+	from, at := o.Status, postgres.Now()
 	if !at.After(o.UpdatedAt) { // keep history times increasing, even within a microsecond
 		at = o.UpdatedAt.Add(time.Microsecond)
 	}

@@ -79,13 +79,13 @@ func TestListOrders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range pg.Orders {
+		for _, o := range pg.Nodes {
 			got = append(got, o.ID)
 		}
 		if !pg.HasNextPage {
 			break
 		}
-		req.After, _ = page.Decode(core.Cursor(pg.Orders[len(pg.Orders)-1]))
+		req.After, _ = page.Decode(pg.Nodes[len(pg.Nodes)-1].Cursor().Encode())
 	}
 	if len(got) != 5 {
 		t.Fatalf("alice's orders: %v", got)
@@ -97,11 +97,11 @@ func TestListOrders(t *testing.T) {
 	}
 	status := core.Cancelled
 	pg, err := e.orders.List(ctx, page.Request{Size: 10}, core.Filter{Status: &status})
-	if err != nil || len(pg.Orders) != 1 || pg.Orders[0].ID != mine[1] {
+	if err != nil || len(pg.Nodes) != 1 || pg.Nodes[0].ID != mine[1] {
 		t.Errorf("cancelled orders: %v %v", pg, err)
 	}
 	all, _ := e.orders.List(ctx, page.Request{Size: 10}, core.Filter{})
-	if len(all.Orders) != 6 {
-		t.Errorf("%d orders in all", len(all.Orders))
+	if len(all.Nodes) != 6 {
+		t.Errorf("%d orders in all", len(all.Nodes))
 	}
 }

@@ -53,7 +53,7 @@ func newEnv(t *testing.T, withKafka bool) *env {
 	t.Helper()
 	db := pgtest.New(t, "order")
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown on failure
-	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, log), log: log}
+	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, core.Options{Logger: log}), log: log}
 	resolver := &graph.Resolver{Store: e.orders}
 	if withKafka {
 		e.cluster = kafkatest.Start(t)

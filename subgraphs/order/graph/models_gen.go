@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/order/core"
 )
@@ -16,7 +17,7 @@ type OrderByIDsInput struct {
 
 type OrderConnection struct {
 	Edges    []OrderEdge `json:"edges"`
-	PageInfo *PageInfo   `json:"pageInfo"`
+	PageInfo *page.Info  `json:"pageInfo"`
 }
 
 type OrderEdge struct {
@@ -28,11 +29,6 @@ type OrderPayload struct {
 	// The order after the change; null when userErrors is not empty.
 	Order      *core.Order           `json:"order,omitempty"`
 	UserErrors []usererror.UserError `json:"userErrors"`
-}
-
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
 type PlaceOrderPayload struct {

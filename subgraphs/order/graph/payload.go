@@ -8,14 +8,6 @@ import (
 	"github.com/onlinemart/mart/subgraphs/order/core"
 )
 
-// orEmpty makes userErrors a list even when there are none.
-func orEmpty(errs []usererror.UserError) []usererror.UserError {
-	if errs == nil {
-		return []usererror.UserError{}
-	}
-	return errs
-}
-
 // orderPayload wraps a command's outcome as a mutation payload.
 func orderPayload(o *core.Order, errs []usererror.UserError, err error) (*OrderPayload, error) {
 	if err != nil {
@@ -24,19 +16,16 @@ func orderPayload(o *core.Order, errs []usererror.UserError, err error) (*OrderP
 	if len(errs) > 0 {
 		o = nil
 	}
-	return &OrderPayload{Order: o, UserErrors: orEmpty(errs)}, nil
+	return &OrderPayload{Order: o, UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // list answers a connection of orders; the caller has checked who asks.
 func (r *Resolver) list(ctx context.Context, first *int, after *string, f core.Filter) (*OrderConnection, error) {
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Order], error) {
+		return r.Store.List(ctx, req, f)
+	}, func(o *core.Order, c string) OrderEdge { return OrderEdge{Node: o, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	pg, err := r.Store.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Orders, core.Cursor, func(o *core.Order, c string) OrderEdge { return OrderEdge{Node: o, Cursor: c} })
-	return &OrderConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &OrderConnection{Edges: edges, PageInfo: info}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlerr"
+	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/order/core"
 )
 
@@ -26,7 +27,7 @@ func (r *mutationResolver) PlaceOrder(ctx context.Context, input core.PlaceInput
 	if len(errs) > 0 {
 		o = nil
 	}
-	return &PlaceOrderPayload{Order: o, UserErrors: orEmpty(errs)}, nil
+	return &PlaceOrderPayload{Order: o, UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // CancelOrder is the resolver for the cancelOrder field.

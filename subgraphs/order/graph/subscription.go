@@ -3,10 +3,9 @@ package graph
 import (
 	"context"
 
-	"github.com/google/uuid"
-
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlerr"
+	"github.com/onlinemart/mart/internal/uuids"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	"github.com/onlinemart/mart/subgraphs/order/core"
 )
@@ -14,16 +13,16 @@ import (
 // follow streams an order's status to viewer: the current one first, then
 // each transition, until a terminal status closes the stream.
 func (r *Resolver) follow(ctx context.Context, viewer auth.Principal, orderID string) (<-chan *OrderStatusEvent, error) {
-	id, err := uuid.Parse(orderID)
-	if err != nil {
+	id, ok := uuids.Canonical(orderID)
+	if !ok {
 		return nil, gqlerr.Errorf(gqlerr.NotFound, "no order with id %s", orderID)
 	}
 	// Subscribe before reading the status: a transition committed in
 	// between is then both in what we read and on the feed (dropped below
 	// as not newer), never in neither.
 	ctx, cancel := context.WithCancel(ctx)
-	changes := r.Changes.Subscribe(ctx, id.String())
-	o, err := r.Store.Get(ctx, viewer, id.String())
+	changes := r.Changes.Subscribe(ctx, id)
+	o, err := r.Store.Get(ctx, viewer, id)
 	if err != nil || o == nil {
 		cancel()
 		if err == nil {

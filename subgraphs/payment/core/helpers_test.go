@@ -51,7 +51,9 @@ func newEnvWith(t *testing.T, wrap func(*core.Sandbox) core.PaymentProvider) *en
 	if wrap != nil {
 		provider = wrap(sb)
 	}
-	return &env{t: t, db: db, sandbox: sb, payments: core.NewPayments(db.DB, provider, fast(t))}
+	opts := fast(t)
+	opts.Provider = provider
+	return &env{t: t, db: db, sandbox: sb, payments: core.NewPayments(db.DB, opts)}
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -7,8 +7,9 @@ package core
 import (
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+
+	"github.com/onlinemart/mart/internal/page"
 )
 
 // Status of a payment.
@@ -76,29 +77,10 @@ type Payment struct {
 // Amount returns what the order costs.
 func (p *Payment) Amount() Money { return Money{Amount: p.AmountMinor, Currency: p.Currency} }
 
+// Cursor is where the payment stands in a listing.
+func (p *Payment) Cursor() page.Cursor { return page.Cursor{Time: p.CreatedAt, ID: p.ID} }
+
 // Filter narrows a payment listing; nil fields do not filter.
 type Filter struct {
 	Status *Status `json:"status"`
-}
-
-// now is the current time at Postgres precision.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// canonicalID returns id in the one spelling Postgres prints, or false when
-// it is not a UUID.
-func canonicalID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return "", false
-	}
-	return u.String(), true
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -14,12 +14,16 @@ import (
 	"github.com/onlinemart/mart/internal/jobs"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/uuids"
 	inventoryv1 "github.com/onlinemart/mart/proto/inventory/v1"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 )
 
 // Options tune Payments; zero values take the defaults.
 type Options struct {
+	// Provider charges and refunds; default a new Sandbox.
+	Provider PaymentProvider
 	// MaxAttempts is how many provider calls a charge gets before it fails
 	// with PROCESSING_ERROR; default 4.
 	MaxAttempts int
@@ -46,8 +50,12 @@ type Payments struct {
 	log      *slog.Logger
 }
 
-// NewPayments returns the payments stored in db, charged through provider.
-func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
+// NewPayments returns the payments stored in db, charged through
+// opts.Provider.
+func NewPayments(db *bun.DB, opts Options) *Payments {
+	if opts.Provider == nil {
+		opts.Provider = NewSandbox()
+	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 4
 	}
@@ -65,7 +73,7 @@ func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
 	}
 	opts.Jobs.Logger = opts.Logger
 	return &Payments{
-		db: db, provider: provider, events: outbox.NewWriter("payment", Publishes), opts: opts,
+		db: db, provider: opts.Provider, events: outbox.NewWriter("payment", Publishes), opts: opts,
 		log: opts.Logger.With("component", "payments"),
 	}
 }
@@ -92,7 +100,7 @@ func NewPayments(db *bun.DB, provider PaymentProvider, opts Options) *Payments {
 
 // OnOrderPlaced records what an order costs and how to charge it.
 func (p *Payments) OnOrderPlaced(ctx context.Context, tx bun.Tx, meta events.Meta, m *orderv1.OrderPlaced) error {
-	userID, ok := canonicalID(m.GetUserId())
+	userID, ok := uuids.Canonical(m.GetUserId())
 	total := m.GetTotal()
 	if !ok || total == nil || total.GetAmount() < 0 || total.GetCurrency() == "" {
 		return fmt.Errorf("OrderPlaced %s: malformed user id or total", m.GetOrderId())
@@ -101,11 +109,11 @@ func (p *Payments) OnOrderPlaced(ctx context.Context, tx bun.Tx, meta events.Met
 	if err != nil || pay.PlacedAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.PlacedAt, pay.UserID = &at, &userID
 	pay.AmountMinor, pay.Currency = total.GetAmount(), total.GetCurrency()
 	if pay.Status == Pending {
-		pay.Token = ptr(m.GetPaymentToken())
+		pay.Token = new(m.GetPaymentToken())
 		startCharge(pay, meta, at)
 	}
 	return update(ctx, tx, pay, at)
@@ -117,7 +125,7 @@ func (p *Payments) OnStockReserved(ctx context.Context, tx bun.Tx, meta events.M
 	if err != nil || pay.ReservedAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.ReservedAt = &at
 	startCharge(pay, meta, at)
 	return update(ctx, tx, pay, at)
@@ -132,9 +140,9 @@ func (p *Payments) OnOrderStatusChanged(ctx context.Context, tx bun.Tx, meta eve
 	if err != nil || pay.CancelledAt != nil {
 		return err
 	}
-	at := now()
+	at := postgres.Now()
 	pay.CancelledAt = &at
-	if userID, ok := canonicalID(m.GetUserId()); ok && pay.UserID == nil {
+	if userID, ok := uuids.Canonical(m.GetUserId()); ok && pay.UserID == nil {
 		pay.UserID = &userID
 	}
 	switch {
@@ -159,11 +167,11 @@ func startCharge(pay *Payment, meta events.Meta, at time.Time) {
 // lockOrCreate returns the payment of an order, locked for the rest of tx,
 // creating it PENDING if this is the first event about the order.
 func (p *Payments) lockOrCreate(ctx context.Context, tx bun.Tx, orderID string) (*Payment, error) {
-	id, ok := canonicalID(orderID)
+	id, ok := uuids.Canonical(orderID)
 	if !ok {
 		return nil, fmt.Errorf("order id %q is not a UUID", orderID)
 	}
-	at := now()
+	at := postgres.Now()
 	_, err := tx.NewInsert().Model(&Payment{
 		ID: uuid.Must(uuid.NewV7()).String(), OrderID: id, Provider: p.provider.Name(), Status: Pending,
 		CreatedAt: at, UpdatedAt: at,
@@ -186,69 +194,32 @@ func update(ctx context.Context, tx bun.Tx, pay *Payment, at time.Time) error {
 	return nil
 }
 
-// CanSee reports whether viewer may see a payment of userID: its owner and
-// admins can; the zero Principal (not signed in) sees none.
-func CanSee(viewer auth.Principal, userID *string) bool {
-	if viewer.UserID == "" {
-		return false
-	}
-	return viewer.Role == auth.Admin || userID != nil && sameID(viewer.UserID, *userID)
-}
-
 // ForOrders returns the payments of orderIDs in the same order, nil where
 // there is none or viewer may not see it: one query however many ids, and
 // none for a caller who may see nothing. A payment shows once its
 // OrderPlaced arrived (until then its amount and owner are unknown).
 func (p *Payments) ForOrders(ctx context.Context, viewer auth.Principal, orderIDs []string) ([]*Payment, error) {
-	out := make([]*Payment, len(orderIDs))
-	viewerID, ok := canonicalID(viewer.UserID)
+	viewerID, ok := uuids.Canonical(viewer.UserID)
 	if !ok {
-		return out, nil
+		return make([]*Payment, len(orderIDs)), nil
 	}
-	canon := make([]string, len(orderIDs))
-	var valid []string
-	for i, id := range orderIDs {
-		if c, ok := canonicalID(id); ok {
-			canon[i] = c
-			valid = append(valid, c)
+	return uuids.Lookup(orderIDs, func(valid []string) ([]*Payment, error) {
+		var found []*Payment
+		q := p.db.NewSelect().Model(&found).ExcludeColumn("token").
+			Where("order_id IN (?)", bun.List(valid)).Where("placed_at IS NOT NULL")
+		if viewer.Role != auth.Admin {
+			q.Where("user_id = ?", viewerID)
 		}
-	}
-	if len(valid) == 0 {
-		return out, nil
-	}
-	var found []*Payment
-	q := p.db.NewSelect().Model(&found).ExcludeColumn("token").
-		Where("order_id IN (?)", bun.In(valid)).Where("placed_at IS NOT NULL")
-	if viewer.Role != auth.Admin {
-		q.Where("user_id = ?", viewerID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("payments of orders: %w", err)
-	}
-	byOrder := make(map[string]*Payment, len(found))
-	for _, pay := range found {
-		byOrder[pay.OrderID] = pay
-	}
-	for i, id := range canon {
-		if id != "" {
-			out[i] = byOrder[id]
+		if err := q.Scan(ctx); err != nil {
+			return nil, fmt.Errorf("payments of orders: %w", err)
 		}
-	}
-	return out, nil
+		return found, nil
+	}, func(pay *Payment) string { return pay.OrderID })
 }
-
-// Page is one page of a listing.
-type Page struct {
-	Payments    []*Payment
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of pay within a listing.
-func Cursor(pay *Payment) string { return page.Cursor{Time: pay.CreatedAt, ID: pay.ID}.Encode() }
 
 // List returns a page of payments, newest first. Who may list is decided
 // at the GraphQL edge (admins only).
-func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Payment], error) {
 	var ps []*Payment
 	q := req.Keyset(p.db.NewSelect().Model(&ps).ExcludeColumn("token")).Where("placed_at IS NOT NULL")
 	if f.Status != nil {
@@ -257,13 +228,5 @@ func (p *Payments) List(ctx context.Context, req page.Request, f Filter) (*Page,
 	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
-	ps, more := page.Trim(ps, req)
-	return &Page{Payments: ps, HasNextPage: more}, nil
-}
-
-// sameID compares UUIDs whatever their spelling.
-func sameID(a, b string) bool {
-	ca, okA := canonicalID(a)
-	cb, okB := canonicalID(b)
-	return okA && okB && ca == cb
+	return page.Of(ps, req), nil
 }

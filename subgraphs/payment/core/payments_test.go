@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/events"
+	"github.com/onlinemart/mart/internal/ptr"
 	orderv1 "github.com/onlinemart/mart/proto/order/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
@@ -39,15 +40,15 @@ func TestEachSandboxTokenSettlesThePayment(t *testing.T) {
 		e.work()
 
 		p := e.payment(order)
-		if p.Status != c.status || deref(p.FailureCode) != c.code {
-			t.Errorf("%s: status %s code %q, want %s %q", c.token, p.Status, deref(p.FailureCode), c.status, c.code)
+		if p.Status != c.status || ptr.Value(p.FailureCode) != c.code {
+			t.Errorf("%s: status %s code %q, want %s %q", c.token, p.Status, ptr.Value(p.FailureCode), c.status, c.code)
 		}
 		if p.Token != nil || p.NextAttemptAt != nil || p.ChargeAttempts != 1 {
 			t.Errorf("%s: token %v, next attempt %v, attempts %d; want no token, nothing due, 1 attempt",
 				c.token, p.Token, p.NextAttemptAt, p.ChargeAttempts)
 		}
-		if deref(p.UserID) != user || p.Amount() != (core.Money{Amount: 4200, Currency: "EUR"}) || p.Provider != "sandbox" {
-			t.Errorf("%s: user %v amount %+v provider %q", c.token, deref(p.UserID), p.Amount(), p.Provider)
+		if ptr.Value(p.UserID) != user || p.Amount() != (core.Money{Amount: 4200, Currency: "EUR"}) || p.Provider != "sandbox" {
+			t.Errorf("%s: user %v amount %+v provider %q", c.token, ptr.Value(p.UserID), p.Amount(), p.Provider)
 		}
 		evs := e.outbox(order)
 		if len(evs) != 1 {
@@ -81,9 +82,9 @@ func TestTransientFailuresRetryThenFailWithProcessingError(t *testing.T) {
 	testrun.WaitFor(t, "the payment to fail", func() bool { return e.status(order) == core.Failed })
 
 	p := e.payment(order)
-	if deref(p.FailureCode) != core.CodeProcessingError || p.ChargeAttempts != 3 || p.Token != nil {
+	if ptr.Value(p.FailureCode) != core.CodeProcessingError || p.ChargeAttempts != 3 || p.Token != nil {
 		t.Errorf("code %q after %d attempts (token %v), want PROCESSING_ERROR after 3, no token",
-			deref(p.FailureCode), p.ChargeAttempts, p.Token)
+			ptr.Value(p.FailureCode), p.ChargeAttempts, p.Token)
 	}
 	if _, calls := e.charges(); calls != 3 {
 		t.Errorf("%d provider calls, want 3", calls)
@@ -124,7 +125,9 @@ func TestStockReservedTwiceChargesOnce(t *testing.T) {
 // Two replicas' workers share the queue without charging anything twice.
 func TestConcurrentWorkersChargeEachOrderOnce(t *testing.T) {
 	e := newEnv(t)
-	other := core.NewPayments(e.db.DB, e.sandbox, fast(t))
+	opts := fast(t)
+	opts.Provider = e.sandbox
+	other := core.NewPayments(e.db.DB, opts)
 	testrun.Background(t, e.payments.Run)
 	testrun.Background(t, other.Run)
 	const orders = 30
@@ -210,9 +213,9 @@ func TestWorkerCrashAfterChargeDoesNotChargeTwice(t *testing.T) {
 	e.work()
 
 	p = e.payment(order)
-	if p.Status != core.Succeeded || deref(p.ChargeID) != first.ChargeID || p.ChargeAttempts != 2 {
+	if p.Status != core.Succeeded || ptr.Value(p.ChargeID) != first.ChargeID || p.ChargeAttempts != 2 {
 		t.Errorf("status %s charge %q after %d attempts, want SUCCEEDED with the first charge %q after 2",
-			p.Status, deref(p.ChargeID), p.ChargeAttempts, first.ChargeID)
+			p.Status, ptr.Value(p.ChargeID), p.ChargeAttempts, first.ChargeID)
 	}
 	if approved, _ := e.charges(); approved != 1 {
 		t.Errorf("sandbox approved %d charges, want 1", approved)
@@ -281,8 +284,8 @@ func TestCancelBeforeChargeNeverCharges(t *testing.T) {
 			if p.Status != core.Cancelled || p.Token != nil || p.NextAttemptAt != nil {
 				t.Errorf("status %s token %v next attempt %v, want CANCELLED, no token, nothing due", p.Status, p.Token, p.NextAttemptAt)
 			}
-			if deref(p.UserID) != user || p.AmountMinor != 100 {
-				t.Errorf("user %v amount %d, want the order's", deref(p.UserID), p.AmountMinor)
+			if ptr.Value(p.UserID) != user || p.AmountMinor != 100 {
+				t.Errorf("user %v amount %d, want the order's", ptr.Value(p.UserID), p.AmountMinor)
 			}
 			if _, calls := e.charges(); calls != 0 {
 				t.Errorf("%d provider calls, want none", calls)
@@ -372,11 +375,4 @@ func TestMalformedOrderPlacedIsRefused(t *testing.T) {
 	if n := e.db.Count(e.t, `SELECT count(*) FROM payments`); n != 0 {
 		t.Errorf("%d payments recorded, want none", n)
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

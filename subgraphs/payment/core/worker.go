@@ -14,6 +14,8 @@ import (
 
 	"github.com/onlinemart/mart/internal/events"
 	"github.com/onlinemart/mart/internal/jobs"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/ptr"
 	commonv1 "github.com/onlinemart/mart/proto/common/v1"
 	paymentv1 "github.com/onlinemart/mart/proto/payment/v1"
 )
@@ -83,7 +85,7 @@ func (p *Payments) process(ctx context.Context, pay *Payment) error {
 // claim takes the payment due first, counts the attempt and leases it long
 // enough for the call to finish, in one statement.
 func (p *Payments) claim(ctx context.Context) (*Payment, error) {
-	at := now()
+	at := postgres.Now()
 	pay := new(Payment)
 	err := p.db.NewRaw(`UPDATE payments SET
 			charge_attempts = charge_attempts + (status = 'CHARGING')::int,
@@ -106,7 +108,7 @@ func (p *Payments) claim(ctx context.Context) (*Payment, error) {
 func (p *Payments) charge(ctx context.Context, claimed *Payment) error {
 	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	res, callErr := p.provider.Charge(cctx, ChargeRequest{
-		IdempotencyKey: claimed.ID, Amount: claimed.AmountMinor, Currency: claimed.Currency, Token: deref(claimed.Token),
+		IdempotencyKey: claimed.ID, Amount: claimed.AmountMinor, Currency: claimed.Currency, Token: ptr.Value(claimed.Token),
 	})
 	cancel()
 	outcome := OutcomeError
@@ -123,11 +125,11 @@ func (p *Payments) charge(ctx context.Context, claimed *Payment) error {
 		if err != nil || pay.Status != Charging {
 			return err // another worker, whose lease this one outlived, recorded it
 		}
-		at := now()
+		at := postgres.Now()
 		switch {
 		case callErr != nil && pay.ChargeAttempts < p.opts.MaxAttempts:
 			wait := p.backoff(pay.ChargeAttempts)
-			pay.NextAttemptAt = ptr(at.Add(wait))
+			pay.NextAttemptAt = new(at.Add(wait))
 			p.log.Warn("charge failed, retrying", "payment_id", pay.ID, "order_id", pay.OrderID,
 				"attempt", pay.ChargeAttempts, "retry_in", wait, "err", callErr)
 			return update(ctx, tx, pay, at)
@@ -180,7 +182,7 @@ func (p *Payments) refund(ctx context.Context, claimed *Payment) error {
 	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	res, callErr := p.provider.Refund(cctx, RefundRequest{
 		// Its own key: a provider may share one key space between calls.
-		IdempotencyKey: claimed.ID + "/refund", ChargeID: deref(claimed.ChargeID),
+		IdempotencyKey: claimed.ID + "/refund", ChargeID: ptr.Value(claimed.ChargeID),
 		Amount: claimed.AmountMinor, Currency: claimed.Currency,
 	})
 	cancel()
@@ -195,10 +197,10 @@ func (p *Payments) refund(ctx context.Context, claimed *Payment) error {
 		if err != nil || pay.Status != Succeeded || pay.NextAttemptAt == nil {
 			return err
 		}
-		at := now()
+		at := postgres.Now()
 		if callErr != nil {
 			wait := p.backoff(pay.RefundAttempts)
-			pay.NextAttemptAt = ptr(at.Add(wait))
+			pay.NextAttemptAt = new(at.Add(wait))
 			log := p.log.Warn
 			if pay.RefundAttempts >= p.opts.MaxAttempts {
 				log = p.log.Error // still retried: the customer is owed the money

@@ -37,7 +37,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "payment")
-	payments := core.NewPayments(db.DB, core.NewSandbox(), core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	payments := core.NewPayments(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}}), graph.Access)
 	return &env{t: t, db: db, payments: payments, srv: srv, reads: gqltest.CountSelects(db.DB, "payments")}
 }

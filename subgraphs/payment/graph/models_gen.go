@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
 )
 
@@ -20,14 +21,9 @@ type OrderByIDsInput struct {
 	ID string `json:"ID"`
 }
 
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
-}
-
 type PaymentConnection struct {
 	Edges    []PaymentEdge `json:"edges"`
-	PageInfo *PageInfo     `json:"pageInfo"`
+	PageInfo *page.Info    `json:"pageInfo"`
 }
 
 type PaymentEdge struct {

@@ -7,5 +7,5 @@ import "github.com/onlinemart/mart/subgraphs/payment/core"
 
 // Resolver is the root resolver; it holds the service's dependencies.
 type Resolver struct {
-	Store *core.Payments // the payments; named so as not to clash with Query.payments
+	Store *core.Payments
 }

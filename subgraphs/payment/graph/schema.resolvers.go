@@ -10,6 +10,7 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/subgraphs/payment/core"
 )
 
@@ -24,22 +25,13 @@ func (r *queryResolver) Payments(ctx context.Context, first *int, after *string,
 	if _, err := auth.Require(ctx, auth.Admin); err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Payment], error) {
+		return r.Store.List(ctx, req, ptr.Value(filter))
+	}, func(p *core.Payment, c string) PaymentEdge { return PaymentEdge{Node: p, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	var f core.Filter
-	if filter != nil {
-		f = *filter
-	}
-	pg, err := r.Store.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Payments, core.Cursor, func(p *core.Payment, c string) PaymentEdge {
-		return PaymentEdge{Node: p, Cursor: c}
-	})
-	return &PaymentConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &PaymentConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // Payment returns PaymentResolver implementation.

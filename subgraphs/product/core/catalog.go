@@ -5,42 +5,45 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 	productv1 "github.com/onlinemart/mart/proto/product/v1"
 )
 
 // Catalog reads and changes products. Every change commits together with
 // its event in the outbox. Who may change it is decided at the GraphQL edge
-// (see the access rules in package product).
+// (graph.Access).
 type Catalog struct {
 	db     *bun.DB
 	events outbox.Writer
 }
 
+// Options configure a Catalog. There are none yet: the parameter gives
+// the constructor the shape of every service's store.
+type Options struct{}
+
 // NewCatalog returns the catalog stored in db.
-func NewCatalog(db *bun.DB) *Catalog {
+func NewCatalog(db *bun.DB, _ Options) *Catalog {
 	return &Catalog{db: db, events: outbox.NewWriter("product", Publishes)}
 }
 
 // Get returns the product with id, or nil when there is none.
 func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
-	u, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	p := new(Product)
-	// The canonical spelling: uuid.Parse accepts forms (urn:uuid:…) that
-	// Postgres does not.
-	err = c.db.NewSelect().Model(p).Where("id = ?", u.String()).Scan(ctx)
+	err := c.db.NewSelect().Model(p).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -50,44 +53,19 @@ func (c *Catalog) Get(ctx context.Context, id string) (*Product, error) {
 // GetMany returns the products with ids in the same order, nil where a
 // product does not exist: one query however many ids.
 func (c *Catalog) GetMany(ctx context.Context, ids []string) ([]*Product, error) {
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			valid = append(valid, u.String())
-		}
-	}
-	var found []*Product
-	if len(valid) > 0 {
-		if err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[string]*Product, len(found))
-	for _, p := range found {
-		byID[p.ID] = p
-	}
-	out := make([]*Product, len(ids))
-	for i, id := range ids {
-		if p, ok := byID[id]; ok {
-			out[i] = p
-		} else if u, err := uuid.Parse(id); err == nil {
-			out[i] = byID[u.String()] // ids may arrive in another spelling
-		}
-	}
-	return out, nil
+	return uuids.Lookup(ids, func(valid []string) ([]*Product, error) {
+		var found []*Product
+		err := c.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx)
+		return found, err
+	}, func(p *Product) string { return p.ID })
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Products    []*Product
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of p within a listing.
-func Cursor(p *Product) string { return page.Cursor{Time: p.CreatedAt, ID: p.ID}.Encode() }
-
-// List returns a page of products, newest first.
-func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+// List returns a page of products, newest first. A filter that breaks its
+// rules is a BAD_USER_INPUT error.
+func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*Product], error) {
+	if errs := usererror.Validate("filter", f); errs != nil {
+		return nil, usererror.AsError(errs)
+	}
 	var ps []*Product
 	q := req.Keyset(c.db.NewSelect().Model(&ps))
 	if f.Search != nil && *f.Search != "" {
@@ -108,8 +86,7 @@ func (c *Catalog) List(ctx context.Context, req page.Request, f Filter) (*Page, 
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	ps, more := page.Trim(ps, req)
-	return &Page{Products: ps, HasNextPage: more}, nil
+	return page.Of(ps, req), nil
 }
 
 // Create adds a product. Bad input or a taken SKU comes back as user
@@ -123,10 +100,10 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput) (*Product, []usere
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres precision
+	now := postgres.Now()
 	p := &Product{
-		ID: id.String(), SKU: in.SKU, Name: in.Name, Description: deref(in.Description),
-		PriceAmount: in.Price.Amount, Currency: in.Price.Currency, Category: deref(in.Category),
+		ID: id.String(), SKU: in.SKU, Name: in.Name, Description: ptr.Value(in.Description),
+		PriceAmount: in.Price.Amount, Currency: in.Price.Currency, Category: ptr.Value(in.Category),
 		Active: true, CreatedAt: now, UpdatedAt: now,
 	}
 	err = c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -135,7 +112,7 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput) (*Product, []usere
 		}
 		return c.events.Add(ctx, tx, p.ID, &productv1.ProductCreated{Product: toEvent(p)})
 	})
-	if isUniqueViolation(err, "products_sku_key") {
+	if postgres.IsUniqueViolation(err, "products_sku_key") {
 		return nil, []usererror.UserError{usererror.New(usererror.Duplicate,
 			fmt.Sprintf("sku %s is already used by another product", in.SKU), "input", "sku")}, nil
 	}
@@ -175,7 +152,7 @@ func (c *Catalog) Update(ctx context.Context, in UpdateInput) (*Product, []usere
 		if *p == before {
 			return nil
 		}
-		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		p.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(p).WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -203,7 +180,7 @@ func (c *Catalog) Archive(ctx context.Context, in ArchiveInput) (*Product, []use
 			return err
 		}
 		p.Active = false
-		p.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		p.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(p).Column("active", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -231,11 +208,6 @@ func lockProduct(ctx context.Context, tx bun.Tx, id string) (*Product, error) {
 
 func notFound(id string) []usererror.UserError {
 	return []usererror.UserError{usererror.New(usererror.NotFound, "no product with id "+id, "input", "id")}
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }
 
 func toEvent(p *Product) *productv1.Product {

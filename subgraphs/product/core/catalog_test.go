@@ -16,7 +16,7 @@ func ptr[T any](v T) *T { return &v }
 // no event.
 func TestChangesAndTheirEventsCommitTogether(t *testing.T) {
 	db := pgtest.New(t, "product")
-	c := core.NewCatalog(db.DB)
+	c := core.NewCatalog(db.DB, core.Options{})
 	ctx := context.Background()
 	outbox := func() (types []string) {
 		if err := db.DB.NewRaw("SELECT type FROM outbox ORDER BY seq").Scan(ctx, &types); err != nil {

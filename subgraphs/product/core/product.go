@@ -10,6 +10,8 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
 
@@ -37,6 +39,9 @@ type Product struct {
 
 // Price returns the product's price.
 func (p *Product) Price() Money { return Money{Amount: p.PriceAmount, Currency: p.Currency} }
+
+// Cursor is where the product stands in a listing.
+func (p *Product) Cursor() page.Cursor { return page.Cursor{Time: p.CreatedAt, ID: p.ID} }
 
 // CreateInput is what createProduct takes.
 type CreateInput struct {
@@ -82,32 +87,19 @@ func init() {
 func (in *CreateInput) normalize() {
 	in.SKU = strings.ToUpper(strings.TrimSpace(in.SKU))
 	in.Name = strings.TrimSpace(in.Name)
-	trimPtr(in.Description)
-	trimPtr(in.Category)
+	ptr.TrimSpace(in.Description)
+	ptr.TrimSpace(in.Category)
 	in.Price.Currency = strings.ToUpper(strings.TrimSpace(in.Price.Currency))
 }
 
 func (in *UpdateInput) normalize() {
 	in.ID = strings.TrimSpace(in.ID)
-	trimPtr(in.Name)
-	trimPtr(in.Description)
-	trimPtr(in.Category)
+	ptr.TrimSpace(in.Name)
+	ptr.TrimSpace(in.Description)
+	ptr.TrimSpace(in.Category)
 	if in.Price != nil {
 		in.Price.Currency = strings.ToUpper(strings.TrimSpace(in.Price.Currency))
 	}
-}
-
-func trimPtr(s *string) {
-	if s != nil {
-		*s = strings.TrimSpace(*s)
-	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // IsEntity marks Product as a federation entity for gqlgen.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/postgres/pgtest"
-	"github.com/onlinemart/mart/subgraphs/product"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 	"github.com/onlinemart/mart/subgraphs/product/graph"
 	"github.com/onlinemart/mart/testkit/gqltest"
@@ -16,14 +15,14 @@ import (
 // serve serves the product subgraph over catalog as the runtime does.
 func serve(t *testing.T, catalog *core.Catalog) *gqltest.Server {
 	t.Helper()
-	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Catalog: catalog}}), product.Access)
+	return gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: catalog}}), graph.Access)
 }
 
 // The router asks for many Product entities in one _entities call; the
 // subgraph answers it with one database query, in the order asked.
 func TestEntitiesAreResolvedInOneQuery(t *testing.T) {
 	db := pgtest.New(t, "product")
-	catalog := core.NewCatalog(db.DB)
+	catalog := core.NewCatalog(db.DB, core.Options{})
 	ctx := context.Background()
 	var reps []map[string]any
 	var want []string

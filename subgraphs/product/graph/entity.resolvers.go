@@ -17,7 +17,7 @@ func (r *entityResolver) FindManyProductByIDs(ctx context.Context, reps []*Produ
 	for i, rep := range reps {
 		ids[i] = rep.ID
 	}
-	return r.Catalog.GetMany(ctx, ids)
+	return r.Store.GetMany(ctx, ids)
 }
 
 // Entity returns EntityResolver implementation.

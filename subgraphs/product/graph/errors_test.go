@@ -17,7 +17,7 @@ import (
 // never what: no SQL, driver text or addresses.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	db := pgtest.New(t, "product")
-	srv := serve(t, core.NewCatalog(db.DB))
+	srv := serve(t, core.NewCatalog(db.DB, core.Options{}))
 	db.DB.Close()
 
 	for _, q := range []string{
@@ -39,7 +39,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 // Errors a client can fix carry BAD_USER_INPUT and say what is wrong.
 func TestClientErrorsSayWhatIsWrong(t *testing.T) {
 	db := pgtest.New(t, "product")
-	srv := serve(t, core.NewCatalog(db.DB))
+	srv := serve(t, core.NewCatalog(db.DB, core.Options{}))
 	for q, want := range map[string]string{
 		`{"query":"{ products(first: -1) { edges { cursor } } }"}`:                                         "first must be between 0 and 100",
 		`{"query":"{ products(filter: {minPrice: -5}) { edges { cursor } } }"}`:                            "minPrice must be 0 or more",
@@ -68,7 +68,7 @@ func TestDatabaseOutageIsServiceUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	srv := serve(t, core.NewCatalog(db))
+	srv := serve(t, core.NewCatalog(db, core.Options{}))
 	q := []byte(`{"query":"{ products { edges { cursor } } }"}`)
 	if r := gqltest.Post(t, srv.URL, "application/json", q, nil); len(r.Errors) != 0 {
 		t.Fatalf("before the outage: %+v", r.Errors)

@@ -3,16 +3,12 @@
 package graph
 
 import (
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 )
 
 type Mutation struct {
-}
-
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
 type ProductByIDsInput struct {
@@ -21,7 +17,7 @@ type ProductByIDsInput struct {
 
 type ProductConnection struct {
 	Edges    []ProductEdge `json:"edges"`
-	PageInfo *PageInfo     `json:"pageInfo"`
+	PageInfo *page.Info    `json:"pageInfo"`
 }
 
 type ProductEdge struct {

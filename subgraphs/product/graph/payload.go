@@ -10,11 +10,8 @@ func payload(p *core.Product, errs []usererror.UserError, err error) (*ProductPa
 	if err != nil {
 		return nil, err
 	}
-	if errs == nil {
-		errs = []usererror.UserError{}
-	}
 	if len(errs) > 0 {
 		p = nil
 	}
-	return &ProductPayload{Product: p, UserErrors: errs}, nil
+	return &ProductPayload{Product: p, UserErrors: usererror.OrEmpty(errs)}, nil
 }

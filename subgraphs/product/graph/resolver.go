@@ -9,6 +9,6 @@ import (
 
 // Resolver is the root resolver; it holds the service's dependencies.
 type Resolver struct {
-	Catalog *core.Catalog
+	Store   *core.Catalog
 	Changes *live.Feed // product events, for subscriptions
 }

@@ -10,54 +10,44 @@ import (
 
 	"github.com/onlinemart/mart/internal/gqlerr"
 	"github.com/onlinemart/mart/internal/page"
-	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/subgraphs/product/core"
 )
 
 // CreateProduct is the resolver for the createProduct field.
 func (r *mutationResolver) CreateProduct(ctx context.Context, input core.CreateInput) (*ProductPayload, error) {
-	return payload(r.Catalog.Create(ctx, input))
+	return payload(r.Store.Create(ctx, input))
 }
 
 // UpdateProduct is the resolver for the updateProduct field.
 func (r *mutationResolver) UpdateProduct(ctx context.Context, input core.UpdateInput) (*ProductPayload, error) {
-	return payload(r.Catalog.Update(ctx, input))
+	return payload(r.Store.Update(ctx, input))
 }
 
 // ArchiveProduct is the resolver for the archiveProduct field.
 func (r *mutationResolver) ArchiveProduct(ctx context.Context, input core.ArchiveInput) (*ProductPayload, error) {
-	return payload(r.Catalog.Archive(ctx, input))
+	return payload(r.Store.Archive(ctx, input))
 }
 
 // Product is the resolver for the product field.
 func (r *queryResolver) Product(ctx context.Context, id string) (*core.Product, error) {
-	return r.Catalog.Get(ctx, id)
+	return r.Store.Get(ctx, id)
 }
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string, filter *core.Filter) (*ProductConnection, error) {
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.Product], error) {
+		return r.Store.List(ctx, req, ptr.Value(filter))
+	}, func(p *core.Product, c string) ProductEdge { return ProductEdge{Node: p, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	var f core.Filter
-	if filter != nil {
-		f = *filter
-		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, usererror.AsError(errs)
-		}
-	}
-	pg, err := r.Catalog.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Products, core.Cursor, func(p *core.Product, c string) ProductEdge { return ProductEdge{Node: p, Cursor: c} })
-	return &ProductConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &ProductConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // ProductChanged is the resolver for the productChanged field.
 func (r *subscriptionResolver) ProductChanged(ctx context.Context, id string) (<-chan *core.Product, error) {
-	p, err := r.Catalog.Get(ctx, id)
+	p, err := r.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +61,7 @@ func (r *subscriptionResolver) ProductChanged(ctx context.Context, id string) (<
 		for range changes {
 			// The event says what changed; the row is the state now, which
 			// also covers events this version does not know.
-			p, err := r.Catalog.Get(ctx, id)
+			p, err := r.Store.Get(ctx, id)
 			if err != nil || p == nil {
 				return
 			}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,13 +12,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/outbox"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/postgres"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
+	"github.com/onlinemart/mart/internal/uuids"
 )
 
 // Accounts registers users, signs them in and out, and changes their
@@ -41,10 +44,8 @@ type Options struct {
 
 // NewAccounts returns the accounts stored in db.
 func NewAccounts(db *bun.DB, o Options) *Accounts {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Accounts{db: db, events: outbox.NewWriter("user", Publishes), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL, log: o.Logger}
+	return &Accounts{db: db, events: outbox.NewWriter("user", Publishes), issuer: o.Issuer, refreshTTL: o.RefreshTokenTTL,
+		log: cmp.Or(o.Logger, slog.Default())}
 }
 
 // Session is a signed-in user with a fresh pair of tokens.
@@ -54,8 +55,6 @@ type Session struct {
 	RefreshToken string
 	ExpiresAt    time.Time // when AccessToken expires
 }
-
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) } // Postgres precision
 
 // Register creates a customer account and signs it in. Bad input and a
 // taken email come back as user errors with nothing written.
@@ -78,7 +77,7 @@ func (a *Accounts) create(ctx context.Context, in RegisterInput, role auth.Role,
 	if err != nil {
 		return nil, nil, err
 	}
-	t := now()
+	t := postgres.Now()
 	u := &User{ID: id.String(), Email: in.Email, Name: in.Name, Phone: in.Phone, Role: role,
 		PasswordHash: hash, CreatedAt: t, UpdatedAt: t}
 	s := &Session{User: u}
@@ -96,7 +95,7 @@ func (a *Accounts) create(ctx context.Context, in RegisterInput, role auth.Role,
 		s, err = a.signIn(ctx, tx, u, t)
 		return err
 	})
-	if isUniqueViolation(err, "users_email_key") {
+	if postgres.IsUniqueViolation(err, "users_email_key") {
 		return nil, []usererror.UserError{usererror.New(EmailTaken, "an account with this email already exists", "input", "email")}, nil
 	}
 	if err != nil {
@@ -135,7 +134,7 @@ func (a *Accounts) Login(ctx context.Context, in LoginInput) (*Session, []userer
 	if email == "" || utf8.RuneCountInString(email) > 254 || utf8.RuneCountInString(in.Password) > MaxPasswordLength {
 		return nil, invalidCredentials(), nil // no account can match: not worth a hash or a failure row
 	}
-	t := now()
+	t := postgres.Now()
 	if locked, err := lockedOut(ctx, a.db, email, t); err != nil {
 		return nil, nil, fmt.Errorf("login: %w", err)
 	} else if locked {
@@ -205,7 +204,7 @@ func (a *Accounts) Refresh(ctx context.Context, token string) (*Session, []usere
 	if !ok {
 		return nil, invalidToken(), nil
 	}
-	t := now()
+	t := postgres.Now()
 	var s *Session
 	err := a.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		rt := new(refreshToken)
@@ -257,7 +256,7 @@ func (a *Accounts) Logout(ctx context.Context, token string) ([]usererror.UserEr
 		return invalidToken(), nil
 	}
 	if err == nil {
-		err = revokeFamily(ctx, a.db, family, now())
+		err = revokeFamily(ctx, a.db, family, postgres.Now())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("logout: %w", err)
@@ -281,7 +280,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, caller auth.Principal, in
 	}
 	// Guessing the current password counts towards the lockout of the email,
 	// as it would at sign-in.
-	t := now()
+	t := postgres.Now()
 	if locked, err := lockedOut(ctx, a.db, u.Email, t); err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	} else if locked {
@@ -337,7 +336,7 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in UpdateProfil
 		if in.Name != nil && *in.Name != u.Name {
 			u.Name, changed = *in.Name, true
 		}
-		if in.Phone != nil && *in.Phone != deref(u.Phone) {
+		if in.Phone != nil && *in.Phone != ptr.Value(u.Phone) {
 			u.Phone, changed = nil, true
 			if *in.Phone != "" {
 				u.Phone = in.Phone
@@ -346,7 +345,7 @@ func (a *Accounts) UpdateProfile(ctx context.Context, id string, in UpdateProfil
 		if !changed {
 			return nil
 		}
-		u.UpdatedAt = now()
+		u.UpdatedAt = postgres.Now()
 		if _, err := tx.NewUpdate().Model(u).Column("name", "phone", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -400,7 +399,7 @@ func (a *Accounts) setRole(ctx context.Context, where func(*bun.SelectQuery), ro
 			return nil
 		}
 		old := u.Role
-		u.Role, u.UpdatedAt = role, now()
+		u.Role, u.UpdatedAt = role, postgres.Now()
 		if _, err := tx.NewUpdate().Model(u).Column("role", "updated_at").WherePK().Exec(ctx); err != nil {
 			return err
 		}
@@ -446,12 +445,12 @@ func (a *Accounts) EnsureAdmin(ctx context.Context, email, name, password string
 func (a *Accounts) Get(ctx context.Context, id string) (*User, error) { return a.get(ctx, a.db, id) }
 
 func (a *Accounts) get(ctx context.Context, db bun.IDB, id string) (*User, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
+	id, ok := uuids.Canonical(id)
+	if !ok {
 		return nil, nil
 	}
 	u := new(User)
-	err = db.NewSelect().Model(u).Where("id = ?", uid.String()).Scan(ctx)
+	err := db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -470,42 +469,19 @@ func (a *Accounts) byEmail(ctx context.Context, db bun.IDB, email string) (*User
 // GetMany returns the users with ids in the same order, nil where a user
 // does not exist: one query however many ids.
 func (a *Accounts) GetMany(ctx context.Context, ids []string) ([]*User, error) {
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			valid = append(valid, u.String()) // Postgres does not read every spelling uuid.Parse does
-		}
-	}
-	var found []*User
-	if len(valid) > 0 {
-		if err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.In(valid)).Scan(ctx); err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[string]*User, len(found))
-	for _, u := range found {
-		byID[u.ID] = u
-	}
-	out := make([]*User, len(ids))
-	for i, id := range ids {
-		if u, err := uuid.Parse(id); err == nil {
-			out[i] = byID[u.String()] // ids may arrive in another spelling
-		}
-	}
-	return out, nil
+	return uuids.Lookup(ids, func(valid []string) ([]*User, error) {
+		var found []*User
+		err := a.db.NewSelect().Model(&found).Where("id IN (?)", bun.List(valid)).Scan(ctx)
+		return found, err
+	}, func(u *User) string { return u.ID })
 }
 
-// Page is one page of a listing.
-type Page struct {
-	Users       []*User
-	HasNextPage bool
-}
-
-// Cursor returns the cursor of u within a listing.
-func Cursor(u *User) string { return page.Cursor{Time: u.CreatedAt, ID: u.ID}.Encode() }
-
-// List returns a page of users, newest first.
-func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*Page, error) {
+// List returns a page of users, newest first. A filter that breaks its
+// rules is a BAD_USER_INPUT error.
+func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*page.Page[*User], error) {
+	if errs := usererror.Validate("filter", f); errs != nil {
+		return nil, usererror.AsError(errs)
+	}
 	var us []*User
 	q := req.Keyset(a.db.NewSelect().Model(&us))
 	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
@@ -518,8 +494,7 @@ func (a *Accounts) List(ctx context.Context, req page.Request, f Filter) (*Page,
 	if err := q.Scan(ctx); err != nil {
 		return nil, err
 	}
-	us, more := page.Trim(us, req)
-	return &Page{Users: us, HasNextPage: more}, nil
+	return page.Of(us, req), nil
 }
 
 // likeEscaper makes a search string match literally in LIKE (whose default
@@ -549,9 +524,4 @@ func sameID(a, b string) bool {
 	ua, errA := uuid.Parse(a)
 	ub, errB := uuid.Parse(b)
 	return errA == nil && errB == nil && ua == ub
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
 }

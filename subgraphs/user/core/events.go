@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/ptr"
 	userv1 "github.com/onlinemart/mart/proto/user/v1"
 )
 
@@ -28,14 +29,14 @@ func roleToEvent(r auth.Role) userv1.Role {
 
 func registeredEvent(u *User) *userv1.UserRegistered {
 	return &userv1.UserRegistered{
-		UserId: u.ID, Email: u.Email, Name: u.Name, Phone: deref(u.Phone),
+		UserId: u.ID, Email: u.Email, Name: u.Name, Phone: ptr.Value(u.Phone),
 		Role: roleToEvent(u.Role), RegisteredAt: timestamppb.New(u.CreatedAt),
 	}
 }
 
 func profileUpdatedEvent(u *User) *userv1.UserProfileUpdated {
 	return &userv1.UserProfileUpdated{
-		UserId: u.ID, Email: u.Email, Name: u.Name, Phone: deref(u.Phone), UpdatedAt: timestamppb.New(u.UpdatedAt),
+		UserId: u.ID, Email: u.Email, Name: u.Name, Phone: ptr.Value(u.Phone), UpdatedAt: timestamppb.New(u.UpdatedAt),
 	}
 }
 

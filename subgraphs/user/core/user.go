@@ -13,6 +13,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/onlinemart/mart/internal/auth"
+	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 )
 
@@ -41,6 +43,9 @@ type User struct {
 
 // IsEntity marks User as a federation entity for gqlgen.
 func (User) IsEntity() {}
+
+// Cursor is where the user stands in a listing.
+func (u *User) Cursor() page.Cursor { return page.Cursor{Time: u.CreatedAt, ID: u.ID} }
 
 // CanSee reports whether viewer may see the user with id: only the user
 // themself and admins can. The zero Principal (not signed in) sees no one.
@@ -125,8 +130,8 @@ func (in *RegisterInput) normalize() {
 }
 
 func (in *UpdateProfileInput) normalize() {
-	trimPtr(in.Name)
-	trimPtr(in.Phone)
+	ptr.TrimSpace(in.Name)
+	ptr.TrimSpace(in.Phone)
 }
 
 func (in UpdateProfileInput) validate() []usererror.UserError {
@@ -137,17 +142,4 @@ func (in UpdateProfileInput) validate() []usererror.UserError {
 		errs = append(errs, usererror.New(usererror.Required, "name is required", "input", "name"))
 	}
 	return errs
-}
-
-func trimPtr(s *string) {
-	if s != nil {
-		*s = strings.TrimSpace(*s)
-	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -23,7 +23,7 @@ func (r *entityResolver) FindManyUserByIDs(ctx context.Context, reps []*UserByID
 			ids[i] = rep.ID
 		}
 	}
-	return r.Accounts.GetMany(ctx, ids)
+	return r.Store.GetMany(ctx, ids)
 }
 
 // Entity returns EntityResolver implementation.

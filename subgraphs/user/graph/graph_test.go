@@ -32,7 +32,7 @@ func newEnv(t *testing.T) *env {
 	keys := gqltest.NewKeys(t)
 	accounts := core.NewAccounts(db.DB, core.Options{Issuer: keys.Issuer, RefreshTokenTTL: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	srv := keys.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Accounts: accounts}}), graph.Access)
+	srv := keys.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: accounts}}), graph.Access)
 	return &env{db: db, srv: srv, reads: gqltest.CountSelects(db.DB, "users")}
 }
 

@@ -5,6 +5,7 @@ package graph
 import (
 	"time"
 
+	"github.com/onlinemart/mart/internal/page"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 )
@@ -31,11 +32,6 @@ type LogoutPayload struct {
 }
 
 type Mutation struct {
-}
-
-type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
 type Query struct {
@@ -72,7 +68,7 @@ type UserByIDsInput struct {
 
 type UserConnection struct {
 	Edges    []UserEdge `json:"edges"`
-	PageInfo *PageInfo  `json:"pageInfo"`
+	PageInfo *page.Info `json:"pageInfo"`
 }
 
 type UserEdge struct {

@@ -7,14 +7,6 @@ import (
 	"github.com/onlinemart/mart/subgraphs/user/core"
 )
 
-// orEmpty makes userErrors a list even when there are none.
-func orEmpty(errs []usererror.UserError) []usererror.UserError {
-	if errs == nil {
-		return []usererror.UserError{}
-	}
-	return errs
-}
-
 // tokens unpacks a session for a payload; all nil without one.
 func tokens(s *core.Session) (user *core.User, access, refresh *string, expires *time.Time) {
 	if s == nil {
@@ -30,5 +22,5 @@ func userPayload(u *core.User, errs []usererror.UserError, err error) (*UserPayl
 	if len(errs) > 0 {
 		u = nil
 	}
-	return &UserPayload{User: u, UserErrors: orEmpty(errs)}, nil
+	return &UserPayload{User: u, UserErrors: usererror.OrEmpty(errs)}, nil
 }

@@ -7,5 +7,5 @@ import "github.com/onlinemart/mart/subgraphs/user/core"
 
 // Resolver is the root resolver; it holds the service's dependencies.
 type Resolver struct {
-	Accounts *core.Accounts
+	Store *core.Accounts
 }

@@ -10,50 +10,51 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/page"
+	"github.com/onlinemart/mart/internal/ptr"
 	"github.com/onlinemart/mart/internal/usererror"
 	"github.com/onlinemart/mart/subgraphs/user/core"
 )
 
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input core.RegisterInput) (*RegisterPayload, error) {
-	s, errs, err := r.Accounts.Register(ctx, input)
+	s, errs, err := r.Store.Register(ctx, input)
 	if err != nil {
 		return nil, err
 	}
-	p := &RegisterPayload{UserErrors: orEmpty(errs)}
+	p := &RegisterPayload{UserErrors: usererror.OrEmpty(errs)}
 	p.User, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input core.LoginInput) (*LoginPayload, error) {
-	s, errs, err := r.Accounts.Login(ctx, input)
+	s, errs, err := r.Store.Login(ctx, input)
 	if err != nil {
 		return nil, err
 	}
-	p := &LoginPayload{UserErrors: orEmpty(errs)}
+	p := &LoginPayload{UserErrors: usererror.OrEmpty(errs)}
 	p.User, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
 
 // RefreshToken is the resolver for the refreshToken field.
 func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenInput) (*RefreshTokenPayload, error) {
-	s, errs, err := r.Accounts.Refresh(ctx, input.RefreshToken)
+	s, errs, err := r.Store.Refresh(ctx, input.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
-	p := &RefreshTokenPayload{UserErrors: orEmpty(errs)}
+	p := &RefreshTokenPayload{UserErrors: usererror.OrEmpty(errs)}
 	_, p.AccessToken, p.RefreshToken, p.ExpiresAt = tokens(s)
 	return p, nil
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context, input LogoutInput) (*LogoutPayload, error) {
-	errs, err := r.Accounts.Logout(ctx, input.RefreshToken)
+	errs, err := r.Store.Logout(ctx, input.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
-	return &LogoutPayload{UserErrors: orEmpty(errs)}, nil
+	return &LogoutPayload{UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // UpdateProfile is the resolver for the updateProfile field.
@@ -62,7 +63,7 @@ func (r *mutationResolver) UpdateProfile(ctx context.Context, input core.UpdateP
 	if err != nil {
 		return nil, err
 	}
-	return userPayload(r.Accounts.UpdateProfile(ctx, caller.UserID, input))
+	return userPayload(r.Store.UpdateProfile(ctx, caller.UserID, input))
 }
 
 // ChangePassword is the resolver for the changePassword field.
@@ -71,11 +72,11 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input core.Change
 	if err != nil {
 		return nil, err
 	}
-	errs, err := r.Accounts.ChangePassword(ctx, caller, input)
+	errs, err := r.Store.ChangePassword(ctx, caller, input)
 	if err != nil {
 		return nil, err
 	}
-	return &ChangePasswordPayload{UserErrors: orEmpty(errs)}, nil
+	return &ChangePasswordPayload{UserErrors: usererror.OrEmpty(errs)}, nil
 }
 
 // SetUserRole is the resolver for the setUserRole field.
@@ -84,7 +85,7 @@ func (r *mutationResolver) SetUserRole(ctx context.Context, input core.SetRoleIn
 	if err != nil {
 		return nil, err
 	}
-	return userPayload(r.Accounts.SetRole(ctx, caller, input))
+	return userPayload(r.Store.SetRole(ctx, caller, input))
 }
 
 // Me is the resolver for the me field.
@@ -93,7 +94,7 @@ func (r *queryResolver) Me(ctx context.Context) (*core.User, error) {
 	if !ok {
 		return nil, nil
 	}
-	return r.Accounts.Get(ctx, caller.UserID)
+	return r.Store.Get(ctx, caller.UserID)
 }
 
 // Users is the resolver for the users field.
@@ -101,23 +102,13 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, fi
 	if _, err := auth.Require(ctx, auth.Admin); err != nil {
 		return nil, err
 	}
-	req, err := page.Parse(first, after)
+	edges, info, err := page.Connection(first, after, func(req page.Request) (*page.Page[*core.User], error) {
+		return r.Store.List(ctx, req, ptr.Value(filter))
+	}, func(u *core.User, c string) UserEdge { return UserEdge{Node: u, Cursor: c} })
 	if err != nil {
 		return nil, err
 	}
-	var f core.Filter
-	if filter != nil {
-		f = *filter
-		if errs := usererror.Validate("filter", f); errs != nil {
-			return nil, usererror.AsError(errs)
-		}
-	}
-	pg, err := r.Accounts.List(ctx, req, f)
-	if err != nil {
-		return nil, err
-	}
-	edges, end := page.Edges(pg.Users, core.Cursor, func(u *core.User, c string) UserEdge { return UserEdge{Node: u, Cursor: c} })
-	return &UserConnection{Edges: edges, PageInfo: &PageInfo{HasNextPage: pg.HasNextPage, EndCursor: end}}, nil
+	return &UserConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // Mutation returns MutationResolver implementation.
