@@ -51,12 +51,12 @@ lint: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 generate: ## regenerate protobuf, gqlgen code and the supergraph
-	$(GO) generate ./proto/... ./subgraphs/...
+	$(GO) generate ./proto/... ./subgraphs/... ./internal/gqlserver/...
 	$(GO) run ./cmd/mart compose
 
 generate-check: generate ## fail when committed generated code is stale
-	@git diff --exit-code -- proto subgraphs schema || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- proto subgraphs schema)" || { git status --porcelain -- proto subgraphs schema; echo "generated files are not committed"; exit 1; }
+	@git diff --exit-code -- proto subgraphs internal/gqlserver/internal schema || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto subgraphs internal/gqlserver/internal schema)" || { git status --porcelain -- proto subgraphs internal/gqlserver/internal schema; echo "generated files are not committed"; exit 1; }
 
 compose: ## write schema/supergraph.graphql from supergraph.yaml
 	$(GO) run ./cmd/mart compose
