@@ -57,13 +57,13 @@ lint: ## go vet, gofmt and golangci-lint (.golangci.yml)
 	$(GOLANGCI_LINT) run $(PKGS)
 
 generate: ## regenerate protobuf, gqlgen code, the supergraph and the event-flow map
-	$(GO) generate ./proto/... ./subgraphs/...
+	$(GO) generate ./proto/... ./subgraphs/... ./internal/gqlserver/...
 	$(GO) run ./cmd/mart compose
 	$(GO) run ./cmd/mart events > docs/event-flow.md
 
 generate-check: generate ## fail when committed generated code is stale
-	@git diff --exit-code -- proto subgraphs schema docs/event-flow.md || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- proto subgraphs schema docs/event-flow.md)" || { git status --porcelain -- proto subgraphs schema docs/event-flow.md; echo "generated files are not committed"; exit 1; }
+	@git diff --exit-code -- proto subgraphs internal/gqlserver/internal schema docs/event-flow.md || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto subgraphs internal/gqlserver/internal schema docs/event-flow.md)" || { git status --porcelain -- proto subgraphs internal/gqlserver/internal schema docs/event-flow.md; echo "generated files are not committed"; exit 1; }
 
 compose: ## write schema/supergraph.graphql from supergraph.yaml
 	$(GO) run ./cmd/mart compose

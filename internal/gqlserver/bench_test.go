@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/subgraphs/product/graph"
+	"github.com/onlinemart/mart/internal/gqlserver/internal/example"
 )
 
 // hostileDocuments are documents that are cheap to send and may be costly
@@ -93,8 +93,8 @@ func fragments(n, m int) string {
 //
 //	go test ./internal/gqlserver/ -run '^$' -bench HostileDocuments -benchtime 3x
 func BenchmarkHostileDocuments(b *testing.B) {
-	h := gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access})
+	h := gqlserver.New(example.NewExecutableSchema(example.Config{Resolvers: &example.Resolver{}}),
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: example.Access})
 	for name, doc := range hostileDocuments() {
 		b.Run(name, func(b *testing.B) {
 			i := 0

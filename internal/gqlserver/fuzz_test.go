@@ -10,15 +10,15 @@ import (
 	"testing"
 
 	"github.com/onlinemart/mart/internal/gqlserver"
-	"github.com/onlinemart/mart/subgraphs/product/graph"
+	"github.com/onlinemart/mart/internal/gqlserver/internal/example"
 )
 
 // FuzzServeHTTP sends any body to a subgraph's handler, with small limits
 // so that the fuzzer reaches them: every answer is a GraphQL response, and
 // every refusal carries a code.
 func FuzzServeHTTP(f *testing.F) {
-	h := gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access, Limits: gqlserver.Limits{MaxBodyBytes: 2048, MaxTokens: 200}})
+	h := gqlserver.New(example.NewExecutableSchema(example.Config{Resolvers: &example.Resolver{}}),
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: example.Access, Limits: gqlserver.Limits{MaxBodyBytes: 2048, MaxTokens: 200}})
 	for _, seed := range []string{
 		`{"query":"{ __typename }"}`,
 		`{"query":"{ __typename __typename __typename }"}`,

@@ -18,17 +18,18 @@ import (
 
 	"github.com/onlinemart/mart/internal/auth"
 	"github.com/onlinemart/mart/internal/gqlserver"
+	"github.com/onlinemart/mart/internal/gqlserver/internal/example"
 	"github.com/onlinemart/mart/internal/httpserver"
-	"github.com/onlinemart/mart/subgraphs/product/graph"
 	"github.com/onlinemart/mart/testkit/gqltest"
 )
 
-// productServer serves the product schema without a store, with the
-// default Options: enough to parse and validate any document.
-func productServer(t *testing.T) string {
+// exampleServer serves the example subgraph (the product schema's shape,
+// fixed data) with the default Options: enough to parse and validate any
+// document.
+func exampleServer(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewServer(gqlserver.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{}}),
-		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: graph.Access}))
+	srv := httptest.NewServer(gqlserver.New(example.NewExecutableSchema(example.Config{Resolvers: &example.Resolver{}}),
+		gqlserver.Options{Logger: slog.New(slog.DiscardHandler), Access: example.Access}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/graphql"
 }
@@ -68,7 +69,7 @@ func query(doc string) io.Reader {
 // A body over MART_SUBGRAPH_MAX_BODY_BYTES is refused with 413 and a
 // GraphQL error, whether it announces its length or comes chunked.
 func TestBodyOverTheLimitIsRefused(t *testing.T) {
-	url := productServer(t)
+	url := exampleServer(t)
 	big := `{"query":"{ __typename }","pad":"` + strings.Repeat("a", gqlserver.DefaultMaxBodyBytes) + `"}`
 	want := fmt.Sprintf(`{"errors":[{"message":"request body exceeds the limit of %d bytes","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}`, gqlserver.DefaultMaxBodyBytes)
 	for _, length := range []bool{true, false} {
@@ -89,7 +90,7 @@ func TestBodyOverTheLimitIsRefused(t *testing.T) {
 // A document over MART_SUBGRAPH_MAX_TOKENS is refused by the parser, with
 // a code and the limit in the message.
 func TestDocumentOverTheTokenLimitIsRefused(t *testing.T) {
-	url := productServer(t)
+	url := exampleServer(t)
 	var doc strings.Builder
 	doc.WriteString("{ ")
 	for i := range gqlserver.DefaultMaxTokens / 3 { // 3 tokens each: 15,002 in all
@@ -106,7 +107,7 @@ func TestDocumentOverTheTokenLimitIsRefused(t *testing.T) {
 // fragments are refused before gqlgen validates them; documents the router
 // sends, or any with fragments used sensibly, are not.
 func TestCostlyDocumentsAreRefusedBeforeValidation(t *testing.T) {
-	url := productServer(t)
+	url := exampleServer(t)
 	rep := func(s string, n int) string { return strings.Repeat(s, n) }
 	over := gqlserver.MaxDuplicateFields + 1
 	var bomb strings.Builder
