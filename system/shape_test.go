@@ -187,7 +187,7 @@ func TestShapeCheckNamesWhatABrokenCopyLacks(t *testing.T) {
 			return replaceIn(filepath.Join(dir, "graph", "resolver.go"), "\tStore ", "\tCatalog ")
 		},
 		"a store is built with (db *bun.DB, opts Options)": func(dir string) error {
-			return replaceIn(filepath.Join(dir, "core", "catalog.go"), "(db *bun.DB, opts Options)", "(db *bun.DB, log *slog.Logger)")
+			return replaceIn(filepath.Join(dir, "core", "catalog.go"), "(db *bun.DB, _ Options)", "(db *bun.DB, log *slog.Logger)")
 		},
 	}
 	if problems := checkShape(src, "product"); len(problems) > 0 {

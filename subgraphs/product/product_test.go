@@ -60,7 +60,9 @@ func TestSpecPublishesAndFollowsItsOwnEvents(t *testing.T) {
 	}
 
 	var list struct {
-		Products struct{ Edges []struct{ Node struct{ ID string } } }
+		Products struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	api.MustQuery(t, `{ products(first: 5) { edges { node { id } } } }`, nil, &list)
 	if len(list.Products.Edges) != 1 || list.Products.Edges[0].Node.ID != p.ID {
