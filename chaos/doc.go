@@ -1,4 +1,4 @@
-// Package chaos holds the fault-injection suite of Online Mart (issue 9):
+// Package chaos holds the fault-injection suite of Online Mart:
 // every service and the router run as separate processes over a Postgres
 // server and a Kafka broker of the test's own, under a steady order load,
 // while the test kills processes (SIGKILL), restarts the router, Postgres

@@ -1,4 +1,4 @@
-// Package scale holds the replica test of Online Mart (issue 10): every
+// Package scale holds the replica test of Online Mart: every
 // service runs as two processes and the router as two, behind haproxy, over
 // one Postgres server and one Kafka broker, under a steady order load, while
 // replicas are killed and restarted. See scale_test.go for what it shows and

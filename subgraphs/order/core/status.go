@@ -7,7 +7,7 @@ import (
 // Status is where an order stands.
 type Status string
 
-// Statuses (DESIGN §6).
+// Statuses of an order, from placed to a terminal one (the README's order saga).
 const (
 	Pending         Status = "PENDING"
 	AwaitingPayment Status = "AWAITING_PAYMENT"

@@ -17,7 +17,7 @@ import (
 
 var allStatuses = []core.Status{core.Pending, core.AwaitingPayment, core.Confirmed, core.Shipped, core.Delivered, core.Cancelled}
 
-// The status machine allows exactly the moves of DESIGN §6, each going up
+// The status machine allows exactly the moves of the order saga, each going up
 // in rank, and nothing leaves DELIVERED or CANCELLED.
 func TestStatusMachine(t *testing.T) {
 	legal := map[[2]core.Status]bool{
