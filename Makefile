@@ -59,7 +59,7 @@ lint: ## go vet, gofmt and golangci-lint (.golangci.yml)
 generate: ## regenerate protobuf, gqlgen code, the supergraph and the event-flow map
 	$(GO) generate ./proto/... ./subgraphs/... ./internal/gqlserver/...
 	$(GO) run ./cmd/mart compose
-	$(GO) run ./cmd/mart events > docs/event-flow.md
+	$(GO) run ./cmd/mart events > docs/event-flow.md.tmp && mv docs/event-flow.md.tmp docs/event-flow.md
 
 generate-check: generate ## fail when committed generated code is stale
 	@git diff --exit-code -- proto subgraphs internal/gqlserver/internal schema docs/event-flow.md || { echo "generated code is stale: run make generate and commit"; exit 1; }

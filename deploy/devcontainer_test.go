@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/onlinemart/mart/system"
 )
 
 type devcontainer struct {
@@ -94,9 +95,9 @@ func TestDevcontainer(t *testing.T) {
 		t.Error("no kafka service in the dev container's compose file")
 	}
 
-	for port := 4000; port <= 4006; port++ {
-		if !slices.Contains(dc.ForwardPorts, port) {
-			t.Errorf("port %d is not forwarded", port)
+	for _, target := range system.Targets {
+		if !slices.Contains(dc.ForwardPorts, target.Port) {
+			t.Errorf("port %d (%s) is not forwarded", target.Port, target.Name)
 		}
 	}
 	for _, ext := range []string{"golang.go", "GraphQL.vscode-graphql"} {

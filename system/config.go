@@ -38,7 +38,7 @@ type Config struct {
 // fields, in the order `mart --help` lists them.
 func (c *Config) Vars() []envvar.Var {
 	vars := []envvar.Var{
-		envvar.Func("MART_TARGETS", "all", "components to run: all, or a comma list of "+strings.Join(targetNames(), ","), func(s string) error {
+		envvar.Func("MART_TARGETS", "all", "components to run: all, or a comma list of "+strings.Join(TargetNames(), ","), func(s string) error {
 			targets, err := ParseTargets(s)
 			c.Targets = targets
 			return err
@@ -96,17 +96,17 @@ func ParseTargets(s string) ([]string, error) {
 	for _, t := range envvar.SplitList(s) {
 		switch {
 		case t == "all":
-			for _, n := range targetNames() {
+			for _, n := range TargetNames() {
 				want[n] = true
 			}
-		case slices.Contains(targetNames(), t):
+		case slices.Contains(TargetNames(), t):
 			want[t] = true
 		default:
 			return nil, fmt.Errorf("unknown target %q", t)
 		}
 	}
 	var out []string
-	for _, n := range targetNames() {
+	for _, n := range TargetNames() {
 		if want[n] {
 			out = append(out, n)
 		}
@@ -117,7 +117,8 @@ func ParseTargets(s string) ([]string, error) {
 	return out, nil
 }
 
-func targetNames() []string {
+// TargetNames returns the name of every target, in start order.
+func TargetNames() []string {
 	names := make([]string, len(Targets))
 	for i, t := range Targets {
 		names[i] = t.Name

@@ -19,7 +19,7 @@ func TestDefaultsWorkLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Targets) != 7 || c.Targets[len(c.Targets)-1] != "router" {
+	if len(c.Targets) != len(system.Targets) || c.Targets[len(c.Targets)-1] != "router" {
 		t.Errorf("targets %v: want every service, router last", c.Targets)
 	}
 	if c.Router.Addr != "127.0.0.1:4000" || c.Services["product"].Addr != "127.0.0.1:4002" || c.Services["notification"].Addr != "127.0.0.1:4006" {

@@ -1,4 +1,4 @@
-// Command mart is Online Mart in one binary: the router and the six
+// Command mart is Online Mart in one binary: the router and the
 // subgraph services, selected by target (like Grafana Mimir and Loki).
 package main
 
@@ -67,10 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `mart — the Online Mart API: a GraphQL federation router and six subgraph services.
+	fmt.Fprintf(w, `mart — the Online Mart API: a GraphQL federation router and its subgraph services.
 
 Usage:
-  mart serve [--targets all|router,user,product,order,inventory,payment,notification]
+  mart serve [--targets all|%s]
         Run the chosen components in this process (default: all, the embedded
         default: in-process Kafka broker unless KAFKA_BROKERS is set).
   mart migrate [service...]
@@ -92,7 +92,7 @@ Usage:
         Print the version.
 
 Environment (defaults in brackets):
-`)
+`, strings.Join(system.TargetNames(), ","))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, v := range system.Vars() {
 		def := v.Default
