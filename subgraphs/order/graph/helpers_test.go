@@ -53,7 +53,8 @@ func newEnv(t *testing.T, withKafka bool) *env {
 	t.Helper()
 	db := pgtest.New(t, "order")
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown on failure
-	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, core.Options{Logger: log}), log: log}
+	counted, reads := gqltest.CountSelects(db.DB, "orders")
+	e := &env{t: t, db: db, orders: core.NewOrders(counted, core.Options{Logger: log}), log: log, reads: reads}
 	resolver := &graph.Resolver{Store: e.orders}
 	if withKafka {
 		e.cluster = kafkatest.Start(t)
@@ -66,7 +67,6 @@ func newEnv(t *testing.T, withKafka bool) *env {
 		testrun.Background(t, resolver.Changes.Run)
 	}
 	e.srv = gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: resolver}), graph.Access)
-	e.reads = gqltest.CountSelects(db.DB, "orders")
 	return e
 }
 
