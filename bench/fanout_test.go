@@ -293,8 +293,11 @@ func (s *fanoutSub) open(wsURL, token, orderID string) error {
 		return fmt.Errorf("connection_init: %w", err)
 	}
 	var ack fanoutFrame
-	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
-		return fmt.Errorf("want connection_ack, got %q (%v)", ack.Type, err)
+	if err := wsjson.Read(ctx, conn, &ack); err != nil {
+		return fmt.Errorf("want connection_ack: %w", err)
+	}
+	if ack.Type != "connection_ack" {
+		return fmt.Errorf("want connection_ack, got %q", ack.Type)
 	}
 	op, _ := json.Marshal(map[string]any{"query": followStatus, "variables": map[string]any{"id": orderID}})
 	if err := wsjson.Write(ctx, conn, fanoutFrame{ID: "1", Type: "subscribe", Payload: op}); err != nil {

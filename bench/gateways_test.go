@@ -96,51 +96,11 @@ func BenchmarkGateways(b *testing.B) {
 	}
 	checkSameAnswers(b, sys, gateways, tokens[0])
 
-	// Targets of a query: every gateway, and the owning subgraph if any.
-	type target struct{ name, url string }
-	targets := func(q gatewayQuery) []target {
-		var ts []target
-		for _, g := range gateways {
-			ts = append(ts, target{g.Name, g.URL})
-		}
-		if q.direct != "" {
-			ts = append(ts, target{"direct", sys.Services[q.direct]})
-		}
-		return ts
-	}
-	tokensFor := func(q gatewayQuery) []string {
-		if q.auth {
-			return tokens
-		}
-		return nil
-	}
-
-	// JIT compilers and connection pools warm up before anything counts.
-	for _, q := range gatewayQueries {
-		for _, t := range targets(q) {
-			runLoad(t.url, q.query, tokensFor(q), plan.concurrency[0], plan.warm)
-		}
-	}
-	results := map[string]*loadResult{} // by resultKey
+	run := gatewayRun{plan: plan, gateways: gateways, services: sys.Services, tokens: tokens}
+	run.warm()
 	load0 := loadAverage()
 	start = time.Now()
-	for round := range plan.rounds {
-		for _, q := range gatewayQueries {
-			for _, c := range plan.concurrency {
-				for _, t := range targets(q) {
-					r := runLoad(t.url, q.query, tokensFor(q), c, plan.measure)
-					k := resultKey(t.name, q.name, c)
-					if results[k] == nil {
-						results[k] = &loadResult{}
-					}
-					results[k].add(r)
-					if r.errors > 0 {
-						note("Round %d, %s: %d errors, the first: %s", round+1, k, r.errors, r.firstErr)
-					}
-				}
-			}
-		}
-	}
+	results := run.measure(note)
 
 	// Everything shares the machine's cores: a load far above what this
 	// benchmark makes itself means someone else's work was measured too.
@@ -151,15 +111,89 @@ func BenchmarkGateways(b *testing.B) {
 		peak[g.Name] = g.PeakRSS()
 	}
 	reportGateways(b, plan, gateways, results, idle, peak, notes)
+	run.reportMetrics(b, results, peak)
+}
+
+// gatewayRun is what BenchmarkGateways measures: its plan, the gateways
+// started, the subgraphs' own URLs and the customers' tokens.
+type gatewayRun struct {
+	plan     gatewayPlan
+	gateways []*process
+	services map[string]string // subgraph name → its /graphql URL
+	tokens   []string
+}
+
+// gatewayTarget is where a query is sent: a gateway or a subgraph.
+type gatewayTarget struct{ name, url string }
+
+// targets of a query: every gateway, and the owning subgraph if any.
+func (r gatewayRun) targets(q gatewayQuery) []gatewayTarget {
+	var ts []gatewayTarget
+	for _, g := range r.gateways {
+		ts = append(ts, gatewayTarget{g.Name, g.URL})
+	}
+	if q.direct != "" {
+		ts = append(ts, gatewayTarget{"direct", r.services[q.direct]})
+	}
+	return ts
+}
+
+// tokensFor are the tokens a query is sent with: none unless it needs
+// a customer's.
+func (r gatewayRun) tokensFor(q gatewayQuery) []string {
+	if q.auth {
+		return r.tokens
+	}
+	return nil
+}
+
+// warm sends every query to every target for a while, uncounted: JIT
+// compilers and connection pools warm up before anything counts.
+func (r gatewayRun) warm() {
 	for _, q := range gatewayQueries {
-		for _, c := range plan.concurrency {
-			for _, t := range targets(q) {
-				r := results[resultKey(t.name, q.name, c)]
+		for _, t := range r.targets(q) {
+			runLoad(t.url, q.query, r.tokensFor(q), r.plan.concurrency[0], r.plan.warm)
+		}
+	}
+}
+
+// measure runs the plan's rounds, every target taking its turn for each
+// query and concurrency, and returns the results by resultKey. Requests
+// that failed are noted.
+func (r gatewayRun) measure(note func(format string, args ...any)) map[string]*loadResult {
+	results := map[string]*loadResult{}
+	for round := range r.plan.rounds {
+		for _, q := range gatewayQueries {
+			for _, c := range r.plan.concurrency {
+				for _, t := range r.targets(q) {
+					res := runLoad(t.url, q.query, r.tokensFor(q), c, r.plan.measure)
+					k := resultKey(t.name, q.name, c)
+					if results[k] == nil {
+						results[k] = &loadResult{}
+					}
+					results[k].add(res)
+					if res.errors > 0 {
+						note("Round %d, %s: %d errors, the first: %s", round+1, k, res.errors, res.firstErr)
+					}
+				}
+			}
+		}
+	}
+	return results
+}
+
+// reportMetrics reports what was measured as one sub-benchmark per
+// target, query and concurrency.
+func (r gatewayRun) reportMetrics(b *testing.B, results map[string]*loadResult, peak map[string]int64) {
+	for _, q := range gatewayQueries {
+		for _, c := range r.plan.concurrency {
+			for _, t := range r.targets(q) {
+				res := results[resultKey(t.name, q.name, c)]
 				b.Run(resultKey(t.name, q.name, c), func(b *testing.B) {
-					b.ReportMetric(r.rate(), "req/s")
-					b.ReportMetric(percentile(r.latencies, 0.50), "p50-ms")
-					b.ReportMetric(percentile(r.latencies, 0.99), "p99-ms")
-					b.ReportMetric(float64(r.errors), "errors")
+					b.ReportMetric(res.rate(), "req/s")
+					b.ReportMetric(percentile(res.latencies, 0.50), "p50-ms")
+					b.ReportMetric(percentile(res.latencies, 0.99), "p99-ms")
+					b.ReportMetric(float64(res.errors), "errors")
 					if p, ok := peak[t.name]; ok {
 						b.ReportMetric(mib(p), "peak-rss-MiB")
 					}
@@ -209,7 +243,10 @@ func seedGateways(b *testing.B, m *mart, plan gatewayPlan) []string {
 				return "", nil
 			}
 			if time.Now().After(deadline) {
-				return "", fmt.Errorf("adjustStock %s: %v %+v", ids[i], err, out.AdjustStock.UserErrors)
+				if err != nil {
+					return "", fmt.Errorf("adjustStock %s: %w", ids[i], err)
+				}
+				return "", fmt.Errorf("adjustStock %s: %+v", ids[i], out.AdjustStock.UserErrors)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -373,7 +410,7 @@ func composePeers(b *testing.B, sys *systemtest.System, dir string) (string, err
 	cmd := exec.Command("node", "compose.mjs", filepath.Join(tmp, "subgraphs.json"), out)
 	cmd.Dir = dir
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%v\n%s", err, msg)
+		return "", fmt.Errorf("%w\n%s", err, msg)
 	}
 	return out, nil
 }

@@ -39,7 +39,7 @@ func procStatus(pid int, field string) int64 {
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: a failed close loses nothing
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
@@ -61,13 +61,16 @@ func startProcess(b *testing.B, name, url, readyURL string, cmd *exec.Cmd) *proc
 		b.Fatalf("%s: %v", name, err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	// Its exit status says only that the cleanup below stopped it, or
+	// that it failed to start, which the wait for readiness reports.
+	go func() { _ = cmd.Wait(); close(exited) }()
 	b.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// The group may be gone already: ESRCH is the only failure.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -170,6 +169,32 @@ func runOrders(b *testing.B, url string, products, tokens []string, n int, rate 
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	tickets := orderTickets(ctx, n, rate)
+
+	var tally sagaTally
+	start := time.Now()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c, token := range tokens {
+		wg.Go(func() {
+			for i := range tickets {
+				tally.add(placeAndFollow(ctx, url, token, products[(c+i)%len(products)], fmt.Sprintf("bench-%d-%d-%d", start.UnixNano(), c, i)))
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	res := tally.res
+	if tally.lastConfirmed > 0 {
+		res.wall = time.Unix(0, tally.lastConfirmed).Sub(start)
+	}
+	return res
+}
+
+// orderTickets hands out the orders' numbers, 0 to n-1, one to each
+// customer that asks: at rate a second with rate > 0, otherwise as fast
+// as they are taken. The channel closes after the last or when ctx ends.
+func orderTickets(ctx context.Context, n int, rate float64) <-chan int {
 	tickets := make(chan int)
 	go func() {
 		defer close(tickets)
@@ -194,54 +219,33 @@ func runOrders(b *testing.B, url string, products, tokens []string, n int, rate 
 			}
 		}
 	}()
+	return tickets
+}
 
-	var mu sync.Mutex
-	var res sagaResult
-	var lastConfirmed atomic.Int64 // unix nanos
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		res.errors++
-		if res.firstErr == nil {
-			res.firstErr = err
+// sagaTally adds up the customers' orders as they settle.
+type sagaTally struct {
+	mu            sync.Mutex
+	res           sagaResult
+	lastConfirmed int64 // unix nanos
+}
+
+// add counts one order's polls and its steps, or its error.
+func (t *sagaTally) add(st steps, polls int, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.res.polls += polls
+	if err != nil {
+		t.res.errors++
+		if t.res.firstErr == nil {
+			t.res.firstErr = err
 		}
+		return
 	}
-	start := time.Now()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for c, token := range tokens {
-		wg.Go(func() {
-			for i := range tickets {
-				st, polls, err := placeAndFollow(ctx, url, token, products[(c+i)%len(products)], fmt.Sprintf("bench-%d-%d-%d", start.UnixNano(), c, i))
-				mu.Lock()
-				res.polls += polls
-				mu.Unlock()
-				if err != nil {
-					fail(err)
-					continue
-				}
-				mu.Lock()
-				res.confirmed++
-				res.latencies = append(res.latencies, st.total)
-				res.reserve = append(res.reserve, st.reserve)
-				res.pay = append(res.pay, st.pay)
-				mu.Unlock()
-				now := time.Now().UnixNano()
-				for {
-					old := lastConfirmed.Load()
-					if now <= old || lastConfirmed.CompareAndSwap(old, now) {
-						break
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	if last := lastConfirmed.Load(); last > 0 {
-		res.wall = time.Unix(0, last).Sub(start)
-	}
-	return res
+	t.res.confirmed++
+	t.res.latencies = append(t.res.latencies, st.total)
+	t.res.reserve = append(t.res.reserve, st.reserve)
+	t.res.pay = append(t.res.pay, st.pay)
+	t.lastConfirmed = max(t.lastConfirmed, time.Now().UnixNano())
 }
 
 // steps are the durations of one order's saga, by its history.

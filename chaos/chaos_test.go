@@ -68,7 +68,7 @@ func TestChaos(t *testing.T) {
 	ctx := context.Background()
 	url := c.Group(clustertest.RouterGroup).URL
 
-	shop := setUpShop(t, ctx, url, r.customers)
+	shop := setUpShop(ctx, t, url, r.customers)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -135,7 +135,7 @@ type shop struct {
 
 type customer struct{ id, token string }
 
-func setUpShop(t *testing.T, ctx context.Context, url string, customers int) shop {
+func setUpShop(ctx context.Context, t *testing.T, url string, customers int) shop {
 	t.Helper()
 	admin, code, err := shopper.Login(ctx, url, clustertest.AdminEmail, clustertest.AdminPassword)
 	if err != nil || admin == "" {

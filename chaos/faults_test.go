@@ -104,7 +104,7 @@ func (in *injector) run(ctx context.Context, d time.Duration) {
 
 // inject applies one fault and returns what it hit, for the log.
 func (in *injector) inject(ctx context.Context, kind string) string {
-	pause := func(max time.Duration) { time.Sleep(time.Duration(in.rng.Int64N(int64(max)))) }
+	pause := func(upTo time.Duration) { time.Sleep(time.Duration(in.rng.Int64N(int64(upTo)))) }
 	restart := func(p *clustertest.Process, stop func() error) {
 		if err := stop(); err != nil {
 			in.failures = append(in.failures, fmt.Sprintf("stop %s: %v", p.Name, err))

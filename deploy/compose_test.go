@@ -141,61 +141,81 @@ func TestComposeRunsEveryTargetOfTheImage(t *testing.T) {
 		if s.Image != image {
 			t.Errorf("%s runs image %q, others %q: every target runs the same image", target, s.Image, image)
 		}
-		if s.Build.Context != root(t) {
-			t.Errorf("%s: build context %q, want the repository root", target, s.Build.Context)
+		checkTargetContainer(t, target, s)
+		checkTargetEnvironment(t, target, s)
+	}
+}
+
+// checkTargetContainer checks how the container of target runs the image:
+// built from the repository, serving, publishing nothing, configured by
+// the project's .env.
+func checkTargetContainer(t *testing.T, target string, s types.ServiceConfig) {
+	t.Helper()
+	if s.Build.Context != root(t) {
+		t.Errorf("%s: build context %q, want the repository root", target, s.Build.Context)
+	}
+	if !slices.Equal([]string(s.Command), []string{"serve"}) {
+		t.Errorf("%s: command %q, want [serve] (the target comes from MART_TARGETS, which the image healthcheck reads too)", target, s.Command)
+	}
+	if len(s.Ports) > 0 {
+		t.Errorf("%s publishes %v: only Kong is reachable from the host", target, ports(s.Ports))
+	}
+	if len(s.EnvFiles) != 1 || !strings.HasSuffix(s.EnvFiles[0].Path, "/.env") {
+		t.Errorf("%s: env_file %v, want the project's .env", target, s.EnvFiles)
+	}
+}
+
+// checkTargetEnvironment checks that every variable of the container of
+// target is one mart reads, and that together they make a valid
+// configuration for this one target, listening on 0.0.0.0 on the port its
+// healthcheck asks.
+func checkTargetEnvironment(t *testing.T, target string, s types.ServiceConfig) {
+	t.Helper()
+	known := knownVars()
+	for k := range s.Environment {
+		if _, ok := known[k]; !ok {
+			t.Errorf("%s: environment variable %s is not a variable mart declares (system.Vars)", target, k)
 		}
-		if !slices.Equal([]string(s.Command), []string{"serve"}) {
-			t.Errorf("%s: command %q, want [serve] (the target comes from MART_TARGETS, which the image healthcheck reads too)", target, s.Command)
+	}
+	cfg, err := system.LoadFrom(func(k string) (string, bool) {
+		v, ok := s.Environment[k]
+		if !ok || v == nil {
+			return "", false
 		}
-		if len(s.Ports) > 0 {
-			t.Errorf("%s publishes %v: only Kong is reachable from the host", target, ports(t, s.Ports))
-		}
-		if len(s.EnvFiles) != 1 || !strings.HasSuffix(s.EnvFiles[0].Path, "/.env") {
-			t.Errorf("%s: env_file %v, want the project's .env", target, s.EnvFiles)
-		}
-		// Every variable is one mart reads, and together they make a valid
-		// configuration for this one target.
-		known := knownVars()
-		for k := range s.Environment {
-			if _, ok := known[k]; !ok {
-				t.Errorf("%s: environment variable %s is not a variable mart declares (system.Vars)", target, k)
-			}
-		}
-		cfg, err := system.LoadFrom(func(k string) (string, bool) {
-			v, ok := s.Environment[k]
-			if !ok || v == nil {
-				return "", false
-			}
-			return *v, true
-		})
-		if err != nil {
-			t.Errorf("%s: %v", target, err)
-			continue
-		}
-		if !slices.Equal(cfg.Targets, []string{target}) {
-			t.Errorf("%s: runs targets %v", target, cfg.Targets)
-		}
-		// The healthcheck asks this target's own port for readiness.
-		addr := cfg.Router.Addr
-		if target != "router" {
-			addr = cfg.Services[target].Addr
-		}
-		host, port := hostPort(t, target+" listen address", addr)
-		if host != "0.0.0.0" {
-			t.Errorf("%s listens on %q: in a container it must listen on 0.0.0.0", target, addr)
-		}
-		hc := s.HealthCheck
-		if hc == nil || len(hc.Test) != 4 {
-			t.Errorf("%s: healthcheck %v, want [CMD /usr/local/bin/mart healthcheck URL]", target, hc)
-			continue
-		}
-		if hc.Test[0] != "CMD" || hc.Test[1] != martBinary || hc.Test[2] != "healthcheck" {
-			t.Errorf("%s: healthcheck %q, want [CMD %s healthcheck URL] (the image has no shell)", target, hc.Test, martBinary)
-		}
-		u := parseURL(t, target+" healthcheck", hc.Test[len(hc.Test)-1])
-		if urlPort(u) != port || u.Path != "/readyz" || u.Hostname() != "127.0.0.1" {
-			t.Errorf("%s: healthcheck GETs %s, want http://127.0.0.1:%d/readyz", target, u, port)
-		}
+		return *v, true
+	})
+	if err != nil {
+		t.Errorf("%s: %v", target, err)
+		return
+	}
+	if !slices.Equal(cfg.Targets, []string{target}) {
+		t.Errorf("%s: runs targets %v", target, cfg.Targets)
+	}
+	addr := cfg.Router.Addr
+	if target != "router" {
+		addr = cfg.Services[target].Addr
+	}
+	host, port := hostPort(t, target+" listen address", addr)
+	if host != "0.0.0.0" {
+		t.Errorf("%s listens on %q: in a container it must listen on 0.0.0.0", target, addr)
+	}
+	checkTargetHealthcheck(t, target, s.HealthCheck, port)
+}
+
+// checkTargetHealthcheck checks that the healthcheck of target asks its
+// own port for readiness, with the binary (the image has no shell).
+func checkTargetHealthcheck(t *testing.T, target string, hc *types.HealthCheckConfig, port int) {
+	t.Helper()
+	if hc == nil || len(hc.Test) != 4 {
+		t.Errorf("%s: healthcheck %v, want [CMD /usr/local/bin/mart healthcheck URL]", target, hc)
+		return
+	}
+	if hc.Test[0] != "CMD" || hc.Test[1] != martBinary || hc.Test[2] != "healthcheck" {
+		t.Errorf("%s: healthcheck %q, want [CMD %s healthcheck URL] (the image has no shell)", target, hc.Test, martBinary)
+	}
+	u := parseURL(t, target+" healthcheck", hc.Test[len(hc.Test)-1])
+	if urlPort(u) != port || u.Path != "/readyz" || u.Hostname() != "127.0.0.1" {
+		t.Errorf("%s: healthcheck GETs %s, want http://127.0.0.1:%d/readyz", target, u, port)
 	}
 }
 
@@ -208,50 +228,7 @@ func TestComposeGivesEachSubgraphItsOwnPostgres(t *testing.T) {
 		if !ok {
 			continue // reported by TestComposeRunsEveryTargetOfTheImage
 		}
-		up := strings.ToUpper(svc.Name)
-		u := parseURL(t, svc.Name+" DATABASE_URL", env(s, "DATABASE_URL"))
-		pgName := u.Hostname()
-		pg, ok := p.Services[pgName]
-		if !ok {
-			t.Errorf("%s: DATABASE_URL names host %q, not a compose service", svc.Name, pgName)
-			continue
-		}
-		if !strings.HasPrefix(pg.Image, "postgres:") {
-			t.Errorf("%s: its database %s runs %q, want a postgres image", svc.Name, pgName, pg.Image)
-		}
-		if other, taken := owner[pgName]; taken {
-			t.Errorf("%s and %s share the Postgres %s: one server per service", other, svc.Name, pgName)
-		}
-		owner[pgName] = svc.Name
-		if d := s.DependsOn[pgName]; d.Condition != types.ServiceConditionHealthy {
-			t.Errorf("%s must wait for %s to be healthy (depends_on condition %q)", svc.Name, pgName, d.Condition)
-		}
-		db := env(s, "MART_"+up+"_DATABASE")
-		if db == "" || db != env(pg, "POSTGRES_DB") || u.Path != "/"+db {
-			t.Errorf("%s: MART_%s_DATABASE=%q, DATABASE_URL path %q, %s's POSTGRES_DB=%q: want one name", svc.Name, up, db, u.Path, pgName, env(pg, "POSTGRES_DB"))
-		}
-		pw, _ := u.User.Password()
-		if u.User.Username() != env(pg, "POSTGRES_USER") || pw != env(pg, "POSTGRES_PASSWORD") || pw == "" {
-			t.Errorf("%s: DATABASE_URL credentials do not match %s's POSTGRES_USER/POSTGRES_PASSWORD", svc.Name, pgName)
-		}
-		if _, port := hostPort(t, "DATABASE_URL", u.Host); port != 5432 {
-			t.Errorf("%s: DATABASE_URL port %d, want 5432", svc.Name, port)
-		}
-		if pg.HealthCheck == nil || !strings.Contains(strings.Join(pg.HealthCheck.Test, " "), "pg_isready") {
-			t.Errorf("%s: healthcheck %v, want pg_isready", pgName, pg.HealthCheck)
-		}
-		var data string
-		for _, v := range pg.Volumes {
-			if v.Target == "/var/lib/postgresql/data" && v.Type == types.VolumeTypeVolume {
-				data = v.Source
-			}
-		}
-		if data == "" {
-			t.Errorf("%s keeps its data in no named volume at /var/lib/postgresql/data", pgName)
-		}
-		if len(pg.Ports) > 0 {
-			t.Errorf("%s publishes %v: databases stay inside the compose network", pgName, ports(t, pg.Ports))
-		}
+		checkOwnPostgres(t, p, svc.Name, s, owner)
 	}
 	// Named volumes are not shared between the servers.
 	used := map[string]string{}
@@ -265,6 +242,65 @@ func TestComposeGivesEachSubgraphItsOwnPostgres(t *testing.T) {
 			}
 			used[v.Source] = name
 		}
+	}
+}
+
+// checkOwnPostgres checks that the DATABASE_URL of service s names a
+// Postgres of the project that no other service has (owner, which it
+// adds to), with the database and credentials that server is given, and
+// that s waits for it.
+func checkOwnPostgres(t *testing.T, p *types.Project, name string, s types.ServiceConfig, owner map[string]string) {
+	t.Helper()
+	up := strings.ToUpper(name)
+	u := parseURL(t, name+" DATABASE_URL", env(s, "DATABASE_URL"))
+	pgName := u.Hostname()
+	pg, ok := p.Services[pgName]
+	if !ok {
+		t.Errorf("%s: DATABASE_URL names host %q, not a compose service", name, pgName)
+		return
+	}
+	if !strings.HasPrefix(pg.Image, "postgres:") {
+		t.Errorf("%s: its database %s runs %q, want a postgres image", name, pgName, pg.Image)
+	}
+	if other, taken := owner[pgName]; taken {
+		t.Errorf("%s and %s share the Postgres %s: one server per service", other, name, pgName)
+	}
+	owner[pgName] = name
+	if d := s.DependsOn[pgName]; d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("%s must wait for %s to be healthy (depends_on condition %q)", name, pgName, d.Condition)
+	}
+	db := env(s, "MART_"+up+"_DATABASE")
+	if db == "" || db != env(pg, "POSTGRES_DB") || u.Path != "/"+db {
+		t.Errorf("%s: MART_%s_DATABASE=%q, DATABASE_URL path %q, %s's POSTGRES_DB=%q: want one name", name, up, db, u.Path, pgName, env(pg, "POSTGRES_DB"))
+	}
+	pw, _ := u.User.Password()
+	if u.User.Username() != env(pg, "POSTGRES_USER") || pw != env(pg, "POSTGRES_PASSWORD") || pw == "" {
+		t.Errorf("%s: DATABASE_URL credentials do not match %s's POSTGRES_USER/POSTGRES_PASSWORD", name, pgName)
+	}
+	if _, port := hostPort(t, "DATABASE_URL", u.Host); port != 5432 {
+		t.Errorf("%s: DATABASE_URL port %d, want 5432", name, port)
+	}
+	checkPostgresServer(t, pgName, pg)
+}
+
+// checkPostgresServer checks that a service's Postgres says when it is
+// ready, keeps its data in a named volume and stays inside the network.
+func checkPostgresServer(t *testing.T, pgName string, pg types.ServiceConfig) {
+	t.Helper()
+	if pg.HealthCheck == nil || !strings.Contains(strings.Join(pg.HealthCheck.Test, " "), "pg_isready") {
+		t.Errorf("%s: healthcheck %v, want pg_isready", pgName, pg.HealthCheck)
+	}
+	var data string
+	for _, v := range pg.Volumes {
+		if v.Target == "/var/lib/postgresql/data" && v.Type == types.VolumeTypeVolume {
+			data = v.Source
+		}
+	}
+	if data == "" {
+		t.Errorf("%s keeps its data in no named volume at /var/lib/postgresql/data", pgName)
+	}
+	if len(pg.Ports) > 0 {
+		t.Errorf("%s publishes %v: databases stay inside the compose network", pgName, ports(pg.Ports))
 	}
 }
 
@@ -387,7 +423,7 @@ func TestComposePublishesOnlyKongAndDebugPorts(t *testing.T) {
 	}
 	mp := p.Services["mailpit"]
 	if !slices.ContainsFunc(mp.Ports, func(p types.ServicePortConfig) bool { return p.Target == 8025 && p.Published == "8025" }) {
-		t.Errorf("mailpit: UI not published on 8025 (%v)", ports(t, mp.Ports))
+		t.Errorf("mailpit: UI not published on 8025 (%v)", ports(mp.Ports))
 	}
 }
 

@@ -53,8 +53,15 @@ func TestDevcontainer(t *testing.T) {
 	}) {
 		t.Errorf("the workspace %s is not the repository mounted into %s", dc.WorkspaceFolder, dc.Service)
 	}
+	checkDevImage(t, dc, dev)
+	checkDevEnvironment(t, dc, p, dev)
+	checkDevEditor(t, dc)
+}
 
-	// The Go of go.mod.
+// checkDevImage checks that the dev container is built with the Go of
+// go.mod and protoc.
+func checkDevImage(t *testing.T, dc devcontainer, dev types.ServiceConfig) {
+	t.Helper()
 	if dev.Build == nil {
 		t.Fatalf("%s: want a build of .devcontainer/Dockerfile", dc.Service)
 	}
@@ -67,9 +74,13 @@ func TestDevcontainer(t *testing.T) {
 	if !strings.Contains(dockerfile, "protobuf-compiler") {
 		t.Error("the dev image lacks protoc (make generate)")
 	}
+}
 
-	// make test and make run: Postgres at DATABASE_URL (a service of this
-	// compose file), Kafka embedded (KAFKA_BROKERS unset).
+// checkDevEnvironment checks what make test and make run need: Postgres
+// at DATABASE_URL (a service of this compose file), Kafka embedded
+// (KAFKA_BROKERS unset).
+func checkDevEnvironment(t *testing.T, dc devcontainer, p *types.Project, dev types.ServiceConfig) {
+	t.Helper()
 	known := knownVars()
 	for k := range dev.Environment {
 		if _, ok := known[k]; !ok {
@@ -94,7 +105,12 @@ func TestDevcontainer(t *testing.T) {
 	if _, ok := p.Services["kafka"]; !ok {
 		t.Error("no kafka service in the dev container's compose file")
 	}
+}
 
+// checkDevEditor checks the ports forwarded, the editor's extensions and
+// the script run after creation.
+func checkDevEditor(t *testing.T, dc devcontainer) {
+	t.Helper()
 	for _, target := range system.Targets {
 		if !slices.Contains(dc.ForwardPorts, target.Port) {
 			t.Errorf("port %d (%s) is not forwarded", target.Port, target.Name)

@@ -116,9 +116,18 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 	} else if u := strings.SplitN(users[len(users)-1].Args, ":", 2)[0]; u == "root" || u == "0" {
 		t.Errorf("runtime stage runs as %s", u)
 	}
+	checkRuntimeBinary(t, stages, rt)
+	checkRuntimeHealthcheck(t, rt)
+	checkRuntimeExposes(t, rt)
+	envs := checkRuntimeEnv(t, rt)
+	checkRuntimeSchemaFiles(t, rt, envs)
+}
 
-	// The binary: built to the path this stage copies, run from where
-	// compose's healthchecks expect it.
+// checkRuntimeBinary checks that the binary is built to the path the
+// runtime stage copies, and run from where compose's healthchecks expect
+// it.
+func checkRuntimeBinary(t *testing.T, stages []*stage, rt *stage) {
+	t.Helper()
 	var binary string
 	for _, in := range rt.all("COPY") {
 		flags, srcs, dst := copyArgs(in)
@@ -142,8 +151,13 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 	if eps := rt.all("ENTRYPOINT"); len(eps) == 0 || execForm(t, eps[0], eps[0].Args)[0] != martBinary {
 		t.Errorf("ENTRYPOINT should run %s", martBinary)
 	}
+}
 
-	// Healthcheck with the binary itself: there is no shell nor curl.
+// checkRuntimeHealthcheck checks that the image checks its health with
+// the binary itself (there is no shell nor curl), as its default command
+// runs.
+func checkRuntimeHealthcheck(t *testing.T, rt *stage) {
+	t.Helper()
 	hcs := rt.all("HEALTHCHECK")
 	if len(hcs) != 1 {
 		t.Fatalf("runtime stage has %d HEALTHCHECKs, want 1", len(hcs))
@@ -162,8 +176,12 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 	if cmds := rt.all("CMD"); len(cmds) == 0 || !slices.Equal(execForm(t, cmds[0], cmds[0].Args), []string{"serve"}) {
 		t.Error(`the image's CMD should be ["serve"] (every target), which the HEALTHCHECK is written for`)
 	}
+}
 
-	// EXPOSE covers the router and every service.
+// checkRuntimeExposes checks that EXPOSE covers the router and every
+// service.
+func checkRuntimeExposes(t *testing.T, rt *stage) {
+	t.Helper()
 	exposed := map[int]bool{}
 	for _, in := range rt.all("EXPOSE") {
 		for _, f := range strings.Fields(in.Args) {
@@ -187,9 +205,12 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 			t.Errorf("port %d is not EXPOSEd", want)
 		}
 	}
+}
 
-	// ENV: only mart's variables, addresses on every interface at the
-	// default ports.
+// checkRuntimeEnv checks that the stage's ENV sets only mart's variables,
+// addresses on every interface at the default ports, and returns them.
+func checkRuntimeEnv(t *testing.T, rt *stage) map[string]string {
+	t.Helper()
 	known := knownVars()
 	envs := map[string]string{}
 	for _, in := range rt.all("ENV") {
@@ -211,9 +232,14 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 			t.Errorf("ENV %s=%s, want 0.0.0.0:%d", k, v, s.Port)
 		}
 	}
+	return envs
+}
 
-	// The files the router composes from, where supergraph.yaml expects
-	// them: copied under WORKDIR at their repository paths.
+// checkRuntimeSchemaFiles checks that the files the router composes from
+// are where supergraph.yaml (at MART_SUPERGRAPH_CONFIG of envs) expects
+// them: copied under WORKDIR at their repository paths.
+func checkRuntimeSchemaFiles(t *testing.T, rt *stage, envs map[string]string) {
+	t.Helper()
 	workdirs := rt.all("WORKDIR")
 	if len(workdirs) == 0 {
 		t.Fatal("runtime stage has no WORKDIR")

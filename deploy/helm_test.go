@@ -59,7 +59,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -447,8 +447,52 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 			t.Errorf("%s: pod labels lack the selector's %s=%s", target, k, v)
 		}
 	}
+	checkProbes(t, target, port, ctr)
 
-	// The port, and the probes on it.
+	// Requests and limits.
+	for _, r := range []string{"cpu", "memory"} {
+		if ctr.Resources.Requests[r] == nil || ctr.Resources.Limits[r] == nil {
+			t.Errorf("%s: resources lack the %s request or limit: %+v", target, r, ctr.Resources)
+		}
+	}
+	checkContainerSecurity(t, target, ctr, pod)
+
+	env := envOf(ctr)
+	// Every variable is one mart reads, set once.
+	seen := map[string]bool{}
+	for _, e := range ctr.Env {
+		if _, ok := known[e.Name]; !ok {
+			t.Errorf("%s: env %s is not a variable of `mart --help` (system.Vars)", target, e.Name)
+		}
+		if seen[e.Name] {
+			t.Errorf("%s: env %s set twice", target, e.Name)
+		}
+		seen[e.Name] = true
+	}
+	checkSecrets(t, target, ctr, pod)
+	checkGracefulTermination(t, target, ctr, pod, env, known)
+
+	// Listening on every interface, on the Service's port.
+	addrVar := "MART_" + strings.ToUpper(target) + "_ADDR"
+	if got, want := literal(env[addrVar]), fmt.Sprintf("0.0.0.0:%d", port); got != want {
+		t.Errorf("%s: %s=%q, want %q", target, addrVar, got, want)
+	}
+
+	// Tokens are verified with the user Service's keys.
+	if got, want := literal(env["MART_JWKS_URL"]), fmt.Sprintf("http://%s-user:4001/.well-known/jwks.json", c.fullname); got != want {
+		t.Errorf("%s: MART_JWKS_URL=%q, want %q", target, got, want)
+	}
+
+	if target == "router" {
+		checkRouterEnv(t, c, env)
+	} else {
+		checkServiceEnv(t, c, target, env)
+	}
+}
+
+// checkProbes checks the container's http port and the probes on it.
+func checkProbes(t *testing.T, target string, port int, ctr container) {
+	t.Helper()
 	named := map[string]int{}
 	for _, p := range ctr.Ports {
 		named[p.Name] = p.ContainerPort
@@ -482,18 +526,17 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 			t.Errorf("%s: %s GET %s on port %d, want %s on %d", target, pc.what, pc.p.HTTPGet.Path, probePort(pc.p), pc.path, port)
 		}
 	}
+}
 
-	// Requests and limits.
-	for _, r := range []string{"cpu", "memory"} {
-		if ctr.Resources.Requests[r] == nil || ctr.Resources.Limits[r] == nil {
-			t.Errorf("%s: resources lack the %s request or limit: %+v", target, r, ctr.Resources)
-		}
-	}
-
-	// Non-root, read-only root filesystem.
+// checkContainerSecurity checks that the container runs as non-root (by
+// its own or the pod's security context), on a read-only root filesystem,
+// without privilege escalation.
+func checkContainerSecurity(t *testing.T, target string, ctr container, pod podSpec) {
+	t.Helper()
 	sc := ctr.SecurityContext
 	podNonRoot := pod.SecurityContext != nil && pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot
-	if !(podNonRoot || (sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot)) {
+	ctrNonRoot := sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot
+	if !podNonRoot && !ctrNonRoot {
 		t.Errorf("%s: runAsNonRoot not set", target)
 	}
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
@@ -502,22 +545,13 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Errorf("%s: allowPrivilegeEscalation not false", target)
 	}
+}
 
-	env := envOf(ctr)
-	// Every variable is one mart reads, set once.
-	seen := map[string]bool{}
-	for _, e := range ctr.Env {
-		if _, ok := known[e.Name]; !ok {
-			t.Errorf("%s: env %s is not a variable of `mart --help` (system.Vars)", target, e.Name)
-		}
-		if seen[e.Name] {
-			t.Errorf("%s: env %s set twice", target, e.Name)
-		}
-		seen[e.Name] = true
-	}
-	checkSecrets(t, target, ctr, pod)
-
-	// Graceful termination: the grace period outlasts the drain.
+// checkGracefulTermination checks that the pod's grace period outlasts the
+// drain: the preStop sleep (not exec: the image has no shell) and
+// MART_SHUTDOWN_TIMEOUT of env, or its default in known.
+func checkGracefulTermination(t *testing.T, target string, ctr container, pod podSpec, env map[string]envVar, known map[string]envvar.Var) {
+	t.Helper()
 	timeout, err := time.ParseDuration(literal(env["MART_SHUTDOWN_TIMEOUT"]))
 	if err != nil {
 		timeout, _ = time.ParseDuration(known["MART_SHUTDOWN_TIMEOUT"].Default)
@@ -537,33 +571,30 @@ func checkDeployment(t *testing.T, c chartCase, target string, port int, d deplo
 	} else if grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; grace <= sleep+timeout {
 		t.Errorf("%s: terminationGracePeriodSeconds %v does not exceed the preStop sleep %v + MART_SHUTDOWN_TIMEOUT %v", target, grace, sleep, timeout)
 	}
+}
 
-	// Listening on every interface, on the Service's port.
-	addrVar := "MART_" + strings.ToUpper(target) + "_ADDR"
-	if got, want := literal(env[addrVar]), fmt.Sprintf("0.0.0.0:%d", port); got != want {
-		t.Errorf("%s: %s=%q, want %q", target, addrVar, got, want)
-	}
-
-	// Tokens are verified with the user Service's keys.
-	if got, want := literal(env["MART_JWKS_URL"]), fmt.Sprintf("http://%s-user:4001/.well-known/jwks.json", c.fullname); got != want {
-		t.Errorf("%s: MART_JWKS_URL=%q, want %q", target, got, want)
-	}
-
-	if target == "router" {
-		for _, s := range system.Services() {
-			v := "MART_" + strings.ToUpper(s.Name) + "_ROUTING_URL"
-			if got, want := literal(env[v]), fmt.Sprintf("http://%s-%s:%d/graphql", c.fullname, s.Name, s.Port); got != want {
-				t.Errorf("router: %s=%q, want %q (the chart's Service)", v, got, want)
-			}
+// checkRouterEnv checks that the router routes to the chart's Services and
+// is given neither Postgres nor Kafka, which it does not use.
+func checkRouterEnv(t *testing.T, c chartCase, env map[string]envVar) {
+	t.Helper()
+	for _, s := range system.Services() {
+		v := "MART_" + strings.ToUpper(s.Name) + "_ROUTING_URL"
+		if got, want := literal(env[v]), fmt.Sprintf("http://%s-%s:%d/graphql", c.fullname, s.Name, s.Port); got != want {
+			t.Errorf("router: %s=%q, want %q (the chart's Service)", v, got, want)
 		}
-		for _, v := range []string{"DATABASE_URL", "KAFKA_BROKERS"} {
-			if _, ok := env[v]; ok {
-				t.Errorf("router: %s set; the router uses neither Postgres nor Kafka", v)
-			}
-		}
-		return
 	}
-	// A service: its database, a real Kafka cluster.
+	for _, v := range []string{"DATABASE_URL", "KAFKA_BROKERS"} {
+		if _, ok := env[v]; ok {
+			t.Errorf("router: %s set; the router uses neither Postgres nor Kafka", v)
+		}
+	}
+}
+
+// checkServiceEnv checks that a service is given its database and a real
+// Kafka cluster (with TLS and SASL when the chart case sets them up), and
+// the user service the key file the case mounts.
+func checkServiceEnv(t *testing.T, c chartCase, target string, env map[string]envVar) {
+	t.Helper()
 	dbVar := "MART_" + strings.ToUpper(target) + "_DATABASE"
 	if literal(env[dbVar]) == "" {
 		t.Errorf("%s: %s not set", target, dbVar)
@@ -612,18 +643,21 @@ func checkSecrets(t *testing.T, target string, ctr container, pod podSpec) {
 		if e.Value != nil && userinfo.MatchString(*e.Value) {
 			t.Errorf("%s: %s holds a URL with credentials", target, e.Name)
 		}
-		if slices.Contains(fileVars, e.Name) && e.Value != nil {
-			mounted := false
-			for _, vm := range ctr.VolumeMounts {
-				if secretVolumes[vm.Name] && strings.HasPrefix(*e.Value, strings.TrimSuffix(vm.MountPath, "/")+"/") {
-					mounted = true
-				}
-			}
-			if !mounted {
-				t.Errorf("%s: %s=%s is not in a volume mounted from a Secret", target, e.Name, *e.Value)
-			}
+		if slices.Contains(fileVars, e.Name) && e.Value != nil && !mountedFrom(ctr, secretVolumes, *e.Value) {
+			t.Errorf("%s: %s=%s is not in a volume mounted from a Secret", target, e.Name, *e.Value)
 		}
 	}
+}
+
+// mountedFrom says whether file is under a mount of the container of one
+// of volumes (by name).
+func mountedFrom(ctr container, volumes map[string]bool, file string) bool {
+	for _, vm := range ctr.VolumeMounts {
+		if volumes[vm.Name] && strings.HasPrefix(file, strings.TrimSuffix(vm.MountPath, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func checkService(t *testing.T, m manifests, name string, port int, d deployment) {
@@ -706,29 +740,36 @@ func TestHelmMigrationJob(t *testing.T) {
 				t.Errorf("migration container %s runs %q, want migrate <service>", ctr.Name, ctr.Args)
 				continue
 			}
-			svc := ctr.Args[1]
-			migrated = append(migrated, svc)
-			env := envOf(ctr)
-			if literal(env["MART_"+strings.ToUpper(svc)+"_DATABASE"]) == "" {
-				t.Errorf("migrate %s: MART_%s_DATABASE not set", svc, strings.ToUpper(svc))
-			}
-			if got := secretOf(env["DATABASE_URL"]); got != c.dbSecrets[svc] {
-				t.Errorf("migrate %s: DATABASE_URL from Secret %q, want %q", svc, got, c.dbSecrets[svc])
-			}
-			for _, e := range ctr.Env {
-				if _, ok := knownVars()[e.Name]; !ok {
-					t.Errorf("migrate %s: env %s is not a variable of `mart --help`", svc, e.Name)
-				}
-			}
-			checkSecrets(t, "migrate "+svc, ctr, pod)
-			if ctr.Resources.Limits["memory"] == nil || ctr.SecurityContext == nil || ctr.SecurityContext.ReadOnlyRootFilesystem == nil || !*ctr.SecurityContext.ReadOnlyRootFilesystem {
-				t.Errorf("migrate %s: want limits and a read-only root filesystem", svc)
-			}
+			migrated = append(migrated, ctr.Args[1])
+			checkMigrationContainer(t, c, ctr.Args[1], ctr, pod)
 		}
 		if !slices.Equal(migrated, system.ServiceNames()) {
 			t.Errorf("migration Job migrates %q, want %q", migrated, system.ServiceNames())
 		}
 	})
+}
+
+// checkMigrationContainer checks the container of the migration Job that
+// migrates svc: the service's database and Secret, only mart's variables,
+// credentials from Secrets, limits and a read-only root filesystem.
+func checkMigrationContainer(t *testing.T, c chartCase, svc string, ctr container, pod podSpec) {
+	t.Helper()
+	env := envOf(ctr)
+	if literal(env["MART_"+strings.ToUpper(svc)+"_DATABASE"]) == "" {
+		t.Errorf("migrate %s: MART_%s_DATABASE not set", svc, strings.ToUpper(svc))
+	}
+	if got := secretOf(env["DATABASE_URL"]); got != c.dbSecrets[svc] {
+		t.Errorf("migrate %s: DATABASE_URL from Secret %q, want %q", svc, got, c.dbSecrets[svc])
+	}
+	for _, e := range ctr.Env {
+		if _, ok := knownVars()[e.Name]; !ok {
+			t.Errorf("migrate %s: env %s is not a variable of `mart --help`", svc, e.Name)
+		}
+	}
+	checkSecrets(t, "migrate "+svc, ctr, pod)
+	if ctr.Resources.Limits["memory"] == nil || ctr.SecurityContext == nil || ctr.SecurityContext.ReadOnlyRootFilesystem == nil || !*ctr.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("migrate %s: want limits and a read-only root filesystem", svc)
+	}
 }
 
 // TestHelmKongConfig: the ConfigMap Kong's chart loads is kong/kong.yml with

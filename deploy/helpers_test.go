@@ -306,7 +306,8 @@ func readDockerignore(t *testing.T) []string {
 	return out
 }
 
-func ports(t *testing.T, ps []types.ServicePortConfig) []string {
+// ports formats published ports as HOST_IP:PUBLISHED->TARGET.
+func ports(ps []types.ServicePortConfig) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, fmt.Sprintf("%s:%s->%d", p.HostIP, p.Published, p.Target))

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ type authzFixture struct {
 	clients                map[string]systemtest.Client // by role, through the router
 	tokens                 map[string]string
 	ownerID, otherID       string
-	ownerEmail, adminEmail string
+	ownerEmail             string
 	product                string    // stocked, known to every service
 	order                  string    // the owner's, CONFIRMED and paid
 	payment                string    // its payment
@@ -79,16 +78,6 @@ type authzRow struct {
 	// the router would not have let the caller reach).
 	wantDirect *[4]string
 	extra      bool // not a schema field of its own (entities resolved by their owner)
-}
-
-func vars(kv ...any) func(*authzFixture, string, int) map[string]any {
-	return func(*authzFixture, string, int) map[string]any {
-		m := map[string]any{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
 }
 
 func rep(typename string, id func(fx *authzFixture) string) func(*authzFixture, string, int) map[string]any {
@@ -160,7 +149,7 @@ func authzRows() []authzRow {
 			}, path: []string{"register"}}},
 		{field: "Mutation.login", subgraph: "user", want: ok4, router: &authzOp{
 			query: `mutation($e: String!) { login(input: {email: $e, password: "customer-password"}) { accessToken userErrors { code } } }`,
-			vars:  ids(func(fx *authzFixture) map[string]any { return map[string]any{"e": "authz-login@example.com"} }), path: []string{"login"}}},
+			vars:  ids(func(*authzFixture) map[string]any { return map[string]any{"e": "authz-login@example.com"} }), path: []string{"login"}}},
 		{field: "Mutation.refreshToken", subgraph: "user", want: [4]string{"userError:INVALID_TOKEN", "userError:INVALID_TOKEN", "userError:INVALID_TOKEN", "userError:INVALID_TOKEN"}, router: &authzOp{
 			query: `mutation { refreshToken(input: {refreshToken: "not-a-refresh-token"}) { accessToken userErrors { code } } }`, path: []string{"refreshToken"}}},
 		{field: "Mutation.logout", subgraph: "user", want: [4]string{"userError:INVALID_TOKEN", "userError:INVALID_TOKEN", "userError:INVALID_TOKEN", "userError:INVALID_TOKEN"}, router: &authzOp{
@@ -267,13 +256,41 @@ func TestAuthzMatrix(t *testing.T) {
 	checkAuthzCoverage(t, rows) // before anything starts: an unclassified field fails fast
 	fx := seedAuthz(t)
 
-	type result struct{ router, direct [4]string }
-	results := make([]result, len(rows))
-	var mismatches []string
-	cells, matched := 0, 0
+	m := runAuthzMatrix(t, fx, rows)
+	t.Logf("authorization matrix: %d rows, %d cells, %d match", len(rows), m.cells, m.matched)
+	for _, mismatch := range m.mismatches {
+		t.Error(mismatch)
+	}
+	table := authzTable(rows, m)
+	golden := filepath.Join(systemtest.RepoRoot(), authzGolden)
+	if os.Getenv("MART_UPDATE_AUTHZ") == "1" {
+		if err := os.WriteFile(golden, []byte(table), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	committed, err := os.ReadFile(golden)
+	if err != nil || string(committed) != table {
+		t.Errorf("%s is not what the system does (rerun with MART_UPDATE_AUTHZ=1 and review the diff): %v\n%s", authzGolden, err, table)
+	}
+}
+
+// authzResults are the outcomes of the matrix: each row's through the
+// router and straight at its subgraph (by role, as authzRoles), how many
+// cells ran and matched, and a line for each that did not.
+type authzResults struct {
+	router, direct [][4]string // by row
+	cells, matched int
+	mismatches     []string
+}
+
+// runAuthzMatrix runs every cell of rows, through the router (run 0),
+// then straight at the subgraphs (run 1).
+func runAuthzMatrix(t *testing.T, fx *authzFixture, rows []authzRow) authzResults {
+	m := authzResults{router: make([][4]string, len(rows)), direct: make([][4]string, len(rows))}
 	for run, direct := range []bool{false, true} {
 		for i, row := range rows {
-			op, url, want := row.router, fx.sys.RouterURL, row.want
+			op, url, want, where, got := row.router, fx.sys.RouterURL, row.want, "router", &m.router[i]
 			if direct {
 				if row.direct != nil {
 					op = row.direct
@@ -282,34 +299,26 @@ func TestAuthzMatrix(t *testing.T) {
 				if row.wantDirect != nil {
 					want = *row.wantDirect
 				}
+				where, got = row.subgraph+" subgraph", &m.direct[i]
 			} else if op == nil {
 				continue
 			}
 			for j, role := range authzRoles {
-				got := fx.cell(t, op, url, role, run)
-				if direct {
-					results[i].direct[j] = got
-				} else {
-					results[i].router[j] = got
-				}
-				cells++
-				if got == want[j] {
-					matched++
+				got[j] = fx.cell(t, op, url, role, run)
+				m.cells++
+				if got[j] == want[j] {
+					m.matched++
 					continue
 				}
-				where := "router"
-				if direct {
-					where = row.subgraph + " subgraph"
-				}
-				mismatches = append(mismatches, fmt.Sprintf("%s as %s through the %s: got %s, want %s", row.field, role, where, got, want[j]))
+				m.mismatches = append(m.mismatches, fmt.Sprintf("%s as %s through the %s: got %s, want %s", row.field, role, where, got[j], want[j]))
 			}
 		}
 	}
-	t.Logf("authorization matrix: %d rows, %d cells, %d match", len(rows), cells, matched)
-	for _, m := range mismatches {
-		t.Error(m)
-	}
+	return m
+}
 
+// authzTable is docs/authz-matrix.md for the outcomes m of rows.
+func authzTable(rows []authzRow, m authzResults) string {
 	var b strings.Builder
 	b.WriteString("# Authorization matrix\n\n")
 	b.WriteString("Generated by `e2e/authz_test.go` (`MART_UPDATE_AUTHZ=1 go test ./e2e -run TestAuthzMatrix`); do not edit by hand.\n")
@@ -326,7 +335,7 @@ func TestAuthzMatrix(t *testing.T) {
 	b.WriteString("`FORBIDDEN`, `NOT_FOUND` a GraphQL error with that `extensions.code`; `userError:CODE` let through, and the mutation\n")
 	b.WriteString("answered that user error (the test input is deliberately one that fails, e.g. an unknown refresh token); `–` not\n")
 	b.WriteString("reachable that way.\n\n")
-	fmt.Fprintf(&b, "%d rows; %d cells (rows × 4 callers, through the router and directly); %d match the expected outcome.\n\n", len(rows), cells, matched)
+	fmt.Fprintf(&b, "%d rows; %d cells (rows × 4 callers, through the router and directly); %d match the expected outcome.\n\n", len(rows), m.cells, m.matched)
 	b.WriteString("| Field | Through the router | anon | owner | other | admin | Subgraph (direct) | anon | owner | other | admin |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, row := range rows {
@@ -338,25 +347,15 @@ func TestAuthzMatrix(t *testing.T) {
 		if via == "" {
 			via = "root field"
 		}
-		r := results[i].router
+		r := m.router[i]
 		if row.router == nil {
 			via, r = "–", [4]string{"–", "–", "–", "–"}
 		}
-		d := results[i].direct
+		d := m.direct[i]
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, via,
 			r[0], r[1], r[2], r[3], row.subgraph, d[0], d[1], d[2], d[3])
 	}
-	golden := filepath.Join(systemtest.RepoRoot(), authzGolden)
-	if os.Getenv("MART_UPDATE_AUTHZ") == "1" {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	committed, err := os.ReadFile(golden)
-	if err != nil || string(committed) != b.String() {
-		t.Errorf("%s is not what the system does (rerun with MART_UPDATE_AUTHZ=1 and review the diff): %v\n%s", authzGolden, err, b.String())
-	}
+	return b.String()
 }
 
 // seedAuthz starts the system and seeds what the operations refer to.
@@ -528,9 +527,8 @@ func wsOutcome(t *testing.T, url, token string, tokenInHeader bool, query string
 		t.Fatalf("connection_init: %v", err)
 	}
 	subscribed := false
-	var stop sync.Once
 	done := make(chan struct{})
-	defer stop.Do(func() { close(done) })
+	defer close(done)
 	for {
 		var m wsFrame
 		if err := wsjson.Read(ctx, conn, &m); err != nil {
@@ -539,43 +537,57 @@ func wsOutcome(t *testing.T, url, token string, tokenInHeader bool, query string
 			}
 			return "no answer: " + err.Error(), ""
 		}
-		switch m.Type {
-		case "connection_ack":
-			if !subscribed {
-				subscribed = true
-				if err := wsjson.Write(ctx, conn, wsFrame{ID: "1", Type: "subscribe", Payload: op}); err != nil {
-					t.Fatalf("subscribe: %v", err)
-				}
-				if trigger != nil {
-					go func() {
-						for {
-							select {
-							case <-done:
-								return
-							case <-time.After(time.Second):
-								trigger()
-							}
-						}
-					}()
-				}
+		if m.Type == "connection_ack" && !subscribed {
+			subscribed = true
+			if err := wsjson.Write(ctx, conn, wsFrame{ID: "1", Type: "subscribe", Payload: op}); err != nil {
+				t.Fatalf("subscribe: %v", err)
 			}
-		case "ping":
+			if trigger != nil {
+				go everySecond(done, trigger)
+			}
+			continue
+		}
+		if m.Type == "ping" {
 			_ = wsjson.Write(ctx, conn, wsFrame{Type: "pong"})
-		case "next":
-			var r systemtest.Response
-			_ = json.Unmarshal(m.Payload, &r)
-			return outcomeOf(r, path), string(m.Payload)
-		case "error":
-			var errs []systemtest.Error
-			_ = json.Unmarshal(m.Payload, &errs)
-			if len(errs) == 0 {
-				return "ERROR", string(m.Payload)
-			}
-			return outcomeOf(systemtest.Response{Errors: errs}, path), string(m.Payload)
-		case "complete":
-			return "complete", ""
+			continue
+		}
+		if outcome, raw, ok := frameOutcome(m, path); ok {
+			return outcome, raw
 		}
 	}
+}
+
+// everySecond calls fn every second until done closes.
+func everySecond(done <-chan struct{}, fn func()) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(time.Second):
+			fn()
+		}
+	}
+}
+
+// frameOutcome classifies a result ("next", by the data at path), an
+// error or a completion; ok is false for any other message.
+func frameOutcome(m wsFrame, path []string) (outcome, raw string, ok bool) {
+	switch m.Type {
+	case "next":
+		var r systemtest.Response
+		_ = json.Unmarshal(m.Payload, &r)
+		return outcomeOf(r, path), string(m.Payload), true
+	case "error":
+		var errs []systemtest.Error
+		_ = json.Unmarshal(m.Payload, &errs)
+		if len(errs) == 0 {
+			return "ERROR", string(m.Payload), true
+		}
+		return outcomeOf(systemtest.Response{Errors: errs}, path), string(m.Payload), true
+	case "complete":
+		return "complete", "", true
+	}
+	return "", "", false
 }
 
 // checkAuthzCoverage fails when a root field of the supergraph or an
@@ -583,6 +595,38 @@ func wsOutcome(t *testing.T, url, token string, tokenInHeader bool, query string
 // names a field the schema does not have, or when a root field's row
 // names the wrong subgraph.
 func checkAuthzCoverage(t *testing.T, rows []authzRow) {
+	t.Helper()
+	required := authzFields(t)
+	have := map[string]bool{}
+	for _, r := range rows {
+		have[r.field] = true
+		sub, ok := required[r.field]
+		switch {
+		case !ok && !r.extra:
+			t.Errorf("authz row %s: no such field in the schema (remove the row)", r.field)
+		case ok && sub != r.subgraph:
+			t.Errorf("authz row %s: resolved by the %s subgraph, the row says %s", r.field, sub, r.subgraph)
+		}
+	}
+	var missing []string
+	for f := range required {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	sort.Strings(missing)
+	for _, f := range missing {
+		t.Errorf("%s has no row in the authorization matrix: classify it in authzRows (e2e/authz_test.go)", f)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// authzFields are the fields the matrix must have a row for, each with
+// the subgraph that resolves it: every root field of the supergraph and
+// every field a subgraph adds to another's entity.
+func authzFields(t *testing.T) map[string]string {
 	t.Helper()
 	root := systemtest.RepoRoot()
 	src, err := os.ReadFile(filepath.Join(root, "schema", "supergraph.graphql"))
@@ -609,7 +653,6 @@ func checkAuthzCoverage(t *testing.T, rows []authzRow) {
 		t.Fatalf("found %d subgraph schemas, want %d", len(files), want)
 	}
 	for _, file := range files {
-		name := filepath.Base(filepath.Dir(file))
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -618,51 +661,35 @@ func checkAuthzCoverage(t *testing.T, rows []authzRow) {
 		if perr != nil {
 			t.Fatalf("%s: %v", file, perr)
 		}
-		for _, d := range append(doc.Definitions, doc.Extensions...) {
-			switch d.Name {
-			case "Query", "Mutation", "Subscription":
-				for _, f := range d.Fields {
-					required[d.Name+"."+f.Name] = name
-				}
-				continue
-			}
-			key := d.Directives.ForName("key")
-			if key == nil || strings.EqualFold(d.Name, name) {
-				continue // not an entity, or this subgraph owns it
-			}
-			if r := key.Arguments.ForName("resolvable"); r != nil && r.Value.Raw == "false" {
-				continue
-			}
-			keyFields := strings.Fields(key.Arguments.ForName("fields").Value.Raw)
+		addSubgraphFields(required, filepath.Base(filepath.Dir(file)), doc)
+	}
+	return required
+}
+
+// addSubgraphFields adds to required the root fields subgraph name
+// resolves and the fields its schema doc adds to other subgraphs'
+// resolvable entities (not their keys, not external ones).
+func addSubgraphFields(required map[string]string, name string, doc *ast.SchemaDocument) {
+	for _, d := range append(doc.Definitions, doc.Extensions...) {
+		switch d.Name {
+		case "Query", "Mutation", "Subscription":
 			for _, f := range d.Fields {
-				if !slices.Contains(keyFields, f.Name) && f.Directives.ForName("external") == nil {
-					required[d.Name+"."+f.Name] = name
-				}
+				required[d.Name+"."+f.Name] = name
+			}
+			continue
+		}
+		key := d.Directives.ForName("key")
+		if key == nil || strings.EqualFold(d.Name, name) {
+			continue // not an entity, or this subgraph owns it
+		}
+		if r := key.Arguments.ForName("resolvable"); r != nil && r.Value.Raw == "false" {
+			continue
+		}
+		keyFields := strings.Fields(key.Arguments.ForName("fields").Value.Raw)
+		for _, f := range d.Fields {
+			if !slices.Contains(keyFields, f.Name) && f.Directives.ForName("external") == nil {
+				required[d.Name+"."+f.Name] = name
 			}
 		}
-	}
-	have := map[string]bool{}
-	for _, r := range rows {
-		have[r.field] = true
-		sub, ok := required[r.field]
-		switch {
-		case !ok && !r.extra:
-			t.Errorf("authz row %s: no such field in the schema (remove the row)", r.field)
-		case ok && sub != r.subgraph:
-			t.Errorf("authz row %s: resolved by the %s subgraph, the row says %s", r.field, sub, r.subgraph)
-		}
-	}
-	var missing []string
-	for f := range required {
-		if !have[f] {
-			missing = append(missing, f)
-		}
-	}
-	sort.Strings(missing)
-	for _, f := range missing {
-		t.Errorf("%s has no row in the authorization matrix: classify it in authzRows (e2e/authz_test.go)", f)
-	}
-	if t.Failed() {
-		t.FailNow()
 	}
 }

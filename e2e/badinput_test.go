@@ -64,48 +64,55 @@ func TestBadRequestsThroughRouter(t *testing.T) {
 		}
 	})
 
-	t.Run("invalid product input", func(t *testing.T) {
-		cases := []struct {
-			name  string
-			input map[string]any
-			field []string
-			code  string
-		}{
-			{"negative price", map[string]any{"sku": "OK-1", "name": "Mug", "price": map[string]any{"amount": -1, "currency": "USD"}}, []string{"input", "price", "amount"}, "OUT_OF_RANGE"},
-			{"empty sku", map[string]any{"sku": "", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "sku"}, "REQUIRED"},
-			{"bad sku", map[string]any{"sku": "no spaces!", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "sku"}, "INVALID"},
-			{"unknown currency", map[string]any{"sku": "OK-2", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "XYZ"}}, []string{"input", "price", "currency"}, "INVALID"},
-			{"long name", map[string]any{"sku": "OK-3", "name": strings.Repeat("n", 201), "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "name"}, "TOO_LONG"},
-		}
-		for _, c := range cases {
-			got := create(t, sys, c.input)
-			if got.Product != nil || len(got.UserErrors) != 1 {
-				t.Errorf("%s: %+v", c.name, got)
-				continue
-			}
-			e := got.UserErrors[0]
-			if !slices.Equal(e.Field, c.field) || e.Code != c.code || !strings.Contains(e.Message, c.field[len(c.field)-1]) {
-				t.Errorf("%s: got %+v, want field %v code %s and a message naming the field", c.name, e, c.field, c.code)
-			}
-		}
-	})
-
-	t.Run("duplicate sku", func(t *testing.T) {
-		in := map[string]any{"sku": "DUP-1", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}
-		if got := create(t, sys, in); got.Product == nil {
-			t.Fatalf("first create: %+v", got)
-		}
-		in["sku"] = "dup-1" // SKUs are case-insensitive
-		got := create(t, sys, in)
-		if got.Product != nil || len(got.UserErrors) != 1 || got.UserErrors[0].Code != "DUPLICATE" || !slices.Equal(got.UserErrors[0].Field, []string{"input", "sku"}) {
-			t.Fatalf("duplicate: %+v", got)
-		}
-	})
+	t.Run("invalid product input", func(t *testing.T) { invalidProductInput(t, sys) })
+	t.Run("duplicate sku", func(t *testing.T) { duplicateSKU(t, sys) })
 
 	// Only DUP-1 was ever written.
 	var c connection
 	sys.MustQuery(t, listProducts, map[string]any{"first": 100}, &c)
 	if len(c.Products.Edges) != 1 || c.Products.Edges[0].Node.SKU != "DUP-1" {
 		t.Fatalf("bad input wrote products: %+v", c.Products.Edges)
+	}
+}
+
+// invalidProductInput creates products with a field each that is wrong:
+// each is refused with one user error naming the field.
+func invalidProductInput(t *testing.T, sys *systemtest.System) {
+	cases := []struct {
+		name  string
+		input map[string]any
+		field []string
+		code  string
+	}{
+		{"negative price", map[string]any{"sku": "OK-1", "name": "Mug", "price": map[string]any{"amount": -1, "currency": "USD"}}, []string{"input", "price", "amount"}, "OUT_OF_RANGE"},
+		{"empty sku", map[string]any{"sku": "", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "sku"}, "REQUIRED"},
+		{"bad sku", map[string]any{"sku": "no spaces!", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "sku"}, "INVALID"},
+		{"unknown currency", map[string]any{"sku": "OK-2", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "XYZ"}}, []string{"input", "price", "currency"}, "INVALID"},
+		{"long name", map[string]any{"sku": "OK-3", "name": strings.Repeat("n", 201), "price": map[string]any{"amount": 1, "currency": "USD"}}, []string{"input", "name"}, "TOO_LONG"},
+	}
+	for _, c := range cases {
+		got := create(t, sys, c.input)
+		if got.Product != nil || len(got.UserErrors) != 1 {
+			t.Errorf("%s: %+v", c.name, got)
+			continue
+		}
+		e := got.UserErrors[0]
+		if !slices.Equal(e.Field, c.field) || e.Code != c.code || !strings.Contains(e.Message, c.field[len(c.field)-1]) {
+			t.Errorf("%s: got %+v, want field %v code %s and a message naming the field", c.name, e, c.field, c.code)
+		}
+	}
+}
+
+// duplicateSKU creates DUP-1, then dup-1: refused as a duplicate (SKUs
+// are case-insensitive).
+func duplicateSKU(t *testing.T, sys *systemtest.System) {
+	in := map[string]any{"sku": "DUP-1", "name": "Mug", "price": map[string]any{"amount": 1, "currency": "USD"}}
+	if got := create(t, sys, in); got.Product == nil {
+		t.Fatalf("first create: %+v", got)
+	}
+	in["sku"] = "dup-1" // SKUs are case-insensitive
+	got := create(t, sys, in)
+	if got.Product != nil || len(got.UserErrors) != 1 || got.UserErrors[0].Code != "DUPLICATE" || !slices.Equal(got.UserErrors[0].Field, []string{"input", "sku"}) {
+		t.Fatalf("duplicate: %+v", got)
 	}
 }

@@ -41,16 +41,7 @@ func TestHostileServers(t *testing.T) {
 	sys := systemtest.StartWith(t, serverTimeouts)
 	admin := sys.Admin(t)
 	p := create(t, sys, map[string]any{"sku": "HOSTILE-SRV-1", "name": "Kettle", "price": map[string]any{"amount": 2000, "currency": "USD"}}).Product
-	components := allEndpoints(sys)
-	names := make([]string, 0, len(components))
-	for name := range components {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	hostOf := func(name string) string {
-		u, _ := url.Parse(components[name])
-		return u.Host
-	}
+	hosts := componentHosts(sys)
 
 	// A subscription through the router to the product subgraph, open while
 	// the servers are attacked and for longer than every timeout.
@@ -61,143 +52,17 @@ func TestHostileServers(t *testing.T) {
 	ready(t, sys)
 	goroutines, fds := baseline()
 
-	t.Run("oversized bodies straight at the subgraphs", func(t *testing.T) {
-		big := bytes.Repeat([]byte("a"), 30<<20)
-		for name, u := range sys.Services {
-			for _, length := range []bool{true, false} {
-				var body io.Reader = bytes.NewReader(big)
-				if !length {
-					body = chunked{body}
-				}
-				status, code, msg := postRaw(t, u, body)
-				if status != http.StatusRequestEntityTooLarge || code != "PAYLOAD_TOO_LARGE" || msg != "request body exceeds the limit of 8388608 bytes" {
-					t.Errorf("%s, 30 MB, length sent %v: %d %s %q, want 413 PAYLOAD_TOO_LARGE", name, length, status, code, msg)
-				}
-			}
-		}
-	})
-
-	t.Run("20,000 duplicate fields straight at the subgraphs", func(t *testing.T) {
-		rep := func(s string, n int) string { return strings.Repeat(s, n) }
-		for name, u := range sys.Services {
-			cases := map[string]string{
-				// Over the token limit: refused by the parser.
-				"20,000 __typename": "{ " + rep("__typename ", 20_000) + "}",
-				// Under it, where validation alone took seconds: refused
-				// before validation.
-				"5,000 __typename": "{ " + rep("__typename ", 5_000) + "}",
-			}
-			want := map[string]string{"20,000 __typename": "GRAPHQL_PARSE_FAILED", "5,000 __typename": "QUERY_LIMIT_EXCEEDED"}
-			if name == "product" {
-				cases["20,000 cursor"] = "{ products { edges { " + rep("cursor ", 20_000) + "} } }"
-				cases["5,000 cursor"] = "{ products { edges { " + rep("cursor ", 5_000) + "} } }"
-				want["20,000 cursor"], want["5,000 cursor"] = "GRAPHQL_PARSE_FAILED", "QUERY_LIMIT_EXCEEDED"
-			}
-			for c, doc := range cases {
-				b, _ := json.Marshal(map[string]string{"query": doc})
-				status, code, msg := postRaw(t, u, bytes.NewReader(b))
-				if status != http.StatusUnprocessableEntity || code != want[c] {
-					t.Errorf("%s, %s: %d %s %q, want 422 %s", name, c, status, code, msg, want[c])
-				}
-			}
-		}
-	})
-
+	t.Run("oversized bodies straight at the subgraphs", func(t *testing.T) { oversizedBodies(t, sys) })
+	t.Run("20,000 duplicate fields straight at the subgraphs", func(t *testing.T) { duplicateFields(t, sys) })
 	// Each attack below runs against every component at once.
-	attack := func(t *testing.T, perComponent int, one func(t *testing.T, host string) error) {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var failures []string
-		for _, name := range names {
-			for i := range perComponent {
-				wg.Go(func() {
-					if err := one(t, hostOf(name)); err != nil {
-						mu.Lock()
-						failures = append(failures, fmt.Sprintf("%s #%d: %v", name, i, err))
-						mu.Unlock()
-					}
-				})
-			}
-		}
-		wg.Wait()
-		sort.Strings(failures)
-		for _, f := range failures {
-			t.Error(f)
-		}
-	}
-
 	t.Run("slow bodies", func(t *testing.T) {
 		// 8 connections a component (56 in all), each sending its body a
 		// byte every 50 ms: that would take 50 s; the read timeout is 2 s.
-		attack(t, 8, func(t *testing.T, host string) error {
-			conn, err := net.Dial("tcp", host)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", host)
-			go func() {
-				for range 1000 {
-					if _, err := conn.Write([]byte(" ")); err != nil {
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}()
-			return serverCloses(conn, "MART_HTTP_READ_TIMEOUT")
-		})
+		attack(t, hosts, 8, slowBody)
 	})
-
-	t.Run("slow headers", func(t *testing.T) {
-		attack(t, 3, func(t *testing.T, host string) error {
-			conn, err := net.Dial("tcp", host)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			go func() {
-				for _, c := range []byte("GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nX-Slow: " + strings.Repeat("x", 1000)) {
-					if _, err := conn.Write([]byte{c}); err != nil {
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}()
-			return serverCloses(conn, "MART_HTTP_READ_HEADER_TIMEOUT")
-		})
-	})
-
-	t.Run("silent connections", func(t *testing.T) {
-		attack(t, 3, func(t *testing.T, host string) error {
-			conn, err := net.Dial("tcp", host)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			return serverCloses(conn, "MART_HTTP_READ_HEADER_TIMEOUT")
-		})
-	})
-
-	t.Run("idle keep-alive connections", func(t *testing.T) {
-		attack(t, 3, func(t *testing.T, host string) error {
-			conn, err := net.Dial("tcp", host)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host)
-			r := bufio.NewReader(conn)
-			resp, err := http.ReadResponse(r, nil)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || resp.Close {
-				return fmt.Errorf("healthz: %d, close %v", resp.StatusCode, resp.Close)
-			}
-			return serverCloses(conn, "MART_HTTP_IDLE_TIMEOUT")
-		})
-	})
+	t.Run("slow headers", func(t *testing.T) { attack(t, hosts, 3, slowHeaders) })
+	t.Run("silent connections", func(t *testing.T) { attack(t, hosts, 3, silentConnection) })
+	t.Run("idle keep-alive connections", func(t *testing.T) { attack(t, hosts, 3, idleKeepAlive) })
 
 	// Every component is ready, and the router still answers.
 	ready(t, sys)
@@ -213,13 +78,185 @@ func TestHostileServers(t *testing.T) {
 	if wait := 4*time.Second - time.Since(subscribed); wait > 0 {
 		time.Sleep(wait)
 	}
+	stillDelivers(t, admin, sub, p.ID, subscribed)
+
+	// What the attacks held is released: the servers run in this process,
+	// so its goroutines and file descriptors are theirs.
+	settles(t, "goroutines", goroutines, 25, runtime.NumGoroutine)
+	settles(t, "file descriptors", fds, 10, openFDs)
+}
+
+// oversizedBodies posts 30 MB to every subgraph, with and without a
+// Content-Length: each refuses it as too large.
+func oversizedBodies(t *testing.T, sys *systemtest.System) {
+	big := bytes.Repeat([]byte("a"), 30<<20)
+	for name, u := range sys.Services {
+		for _, length := range []bool{true, false} {
+			var body io.Reader = bytes.NewReader(big)
+			if !length {
+				body = chunked{body}
+			}
+			status, code, msg := postRaw(t, u, body)
+			if status != http.StatusRequestEntityTooLarge || code != "PAYLOAD_TOO_LARGE" || msg != "request body exceeds the limit of 8388608 bytes" {
+				t.Errorf("%s, 30 MB, length sent %v: %d %s %q, want 413 PAYLOAD_TOO_LARGE", name, length, status, code, msg)
+			}
+		}
+	}
+}
+
+// duplicateFields sends every subgraph (and the product subgraph a
+// nested list) a field repeated past the parser's token limit, refused by
+// the parser, and under it, refused before validation.
+func duplicateFields(t *testing.T, sys *systemtest.System) {
+	rep := func(s string, n int) string { return strings.Repeat(s, n) }
+	for name, u := range sys.Services {
+		cases := map[string]string{
+			// Over the token limit: refused by the parser.
+			"20,000 __typename": "{ " + rep("__typename ", 20_000) + "}",
+			// Under it, where validation alone took seconds: refused
+			// before validation.
+			"5,000 __typename": "{ " + rep("__typename ", 5_000) + "}",
+		}
+		want := map[string]string{"20,000 __typename": "GRAPHQL_PARSE_FAILED", "5,000 __typename": "QUERY_LIMIT_EXCEEDED"}
+		if name == "product" {
+			cases["20,000 cursor"] = "{ products { edges { " + rep("cursor ", 20_000) + "} } }"
+			cases["5,000 cursor"] = "{ products { edges { " + rep("cursor ", 5_000) + "} } }"
+			want["20,000 cursor"], want["5,000 cursor"] = "GRAPHQL_PARSE_FAILED", "QUERY_LIMIT_EXCEEDED"
+		}
+		for c, doc := range cases {
+			b, _ := json.Marshal(map[string]string{"query": doc})
+			status, code, msg := postRaw(t, u, bytes.NewReader(b))
+			if status != http.StatusUnprocessableEntity || code != want[c] {
+				t.Errorf("%s, %s: %d %s %q, want 422 %s", name, c, status, code, msg, want[c])
+			}
+		}
+	}
+}
+
+// component is a server of the system: the router or a subgraph.
+type component struct{ name, host string }
+
+// componentHosts are the host:port of every component, by name.
+func componentHosts(sys *systemtest.System) []component {
+	var out []component
+	for name, u := range allEndpoints(sys) {
+		parsed, _ := url.Parse(u)
+		out = append(out, component{name, parsed.Host})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// attack runs one perComponent times against every component at once and
+// fails the test with every error, sorted.
+func attack(t *testing.T, components []component, perComponent int, one func(host string) error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for _, c := range components {
+		for i := range perComponent {
+			wg.Go(func() {
+				if err := one(c.host); err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s #%d: %v", c.name, i, err))
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	sort.Strings(failures)
+	for _, f := range failures {
+		t.Error(f)
+	}
+}
+
+// slowBody sends a request whose 1,000-byte body comes a byte every
+// 50 ms; the read timeout must cut it.
+func slowBody(host string) error {
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", host); err != nil {
+		return err
+	}
+	go func() {
+		for range 1000 {
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return serverCloses(conn, "MART_HTTP_READ_TIMEOUT")
+}
+
+// slowHeaders sends a request's headers a byte every 50 ms; the read
+// header timeout must cut it.
+func slowHeaders(host string) error {
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	go func() {
+		for _, c := range []byte("GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nX-Slow: " + strings.Repeat("x", 1000)) {
+			if _, err := conn.Write([]byte{c}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return serverCloses(conn, "MART_HTTP_READ_HEADER_TIMEOUT")
+}
+
+// silentConnection connects and sends nothing; the read header timeout
+// must cut it.
+func silentConnection(host string) error {
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return serverCloses(conn, "MART_HTTP_READ_HEADER_TIMEOUT")
+}
+
+// idleKeepAlive sends one request, reads its answer, and keeps the
+// connection open; the idle timeout must cut it.
+func idleKeepAlive(host string) error {
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host); err != nil {
+		return err
+	}
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		return fmt.Errorf("healthz: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	return serverCloses(conn, "MART_HTTP_IDLE_TIMEOUT")
+}
+
+// stillDelivers raises the price of product id until a change arrives on
+// sub, which must not have ended since subscribed.
+func stillDelivers(t *testing.T, admin systemtest.Client, sub *systemtest.Subscription, id string, subscribed time.Time) {
+	t.Helper()
 	delivered := false
 	for price := 2100; !delivered; price += 100 {
 		if price > 3000 {
 			t.Fatal("no price change arrived on the subscription")
 		}
 		admin.MustQuery(t, `mutation($id: ID!, $amount: Int!) { updateProduct(input: {id: $id, price: {amount: $amount, currency: "USD"}}) { product { id } } }`,
-			map[string]any{"id": p.ID, "amount": price}, nil)
+			map[string]any{"id": id, "amount": price}, nil)
 		for !delivered {
 			m, ok := sub.Poll(2 * time.Second)
 			if !ok {
@@ -234,11 +271,6 @@ func TestHostileServers(t *testing.T) {
 			delivered = data.ProductChanged.Price.Amount >= 2100
 		}
 	}
-
-	// What the attacks held is released: the servers run in this process,
-	// so its goroutines and file descriptors are theirs.
-	settles(t, "goroutines", goroutines, 25, runtime.NumGoroutine)
-	settles(t, "file descriptors", fds, 10, openFDs)
 }
 
 // postRaw posts body as JSON to url and returns the status and the first

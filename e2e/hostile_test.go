@@ -31,7 +31,6 @@ type hostileCase struct {
 	method  string // POST when empty
 	ct      string // application/json when empty; "-" sends none
 	body    func() io.Reader
-	length  bool // send Content-Length (bodies from strings always do)
 	rawURL  string
 	header  map[string]string
 	as      string // "", "customer" or "admin"
@@ -236,127 +235,22 @@ func TestHostileRequestsThroughRouter(t *testing.T) {
 	customer, customerID := sys.Customer(t, "hostile@example.com")
 	sys.Customer(t, "victim@example.com") // for loginAbuse
 	sys.Customer(t, "replay@example.com")
-	base := strings.TrimSuffix(sys.RouterURL, "/graphql")
 	before := writes(t, sys)
 
+	tokens := map[string]string{"customer": customer.Token, "admin": s.admin.Token}
 	for _, c := range hostileCases(product, customerID) {
 		t.Run(c.name, func(t *testing.T) {
-			method := c.method
-			if method == "" {
-				method = http.MethodPost
-			}
-			url := sys.RouterURL
-			if c.rawURL != "" {
-				url = base + c.rawURL
-			}
-			var body io.Reader
-			if c.body != nil {
-				body = c.body()
-			}
-			req, err := http.NewRequest(method, url, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch c.ct {
-			case "":
-				if body != nil {
-					req.Header.Set("Content-Type", "application/json")
-				}
-			case "-":
-			default:
-				req.Header.Set("Content-Type", c.ct)
-			}
-			for k, v := range c.header {
-				req.Header.Set(k, v)
-			}
-			switch c.as {
-			case "customer":
-				req.Header.Set("Authorization", "Bearer "+customer.Token)
-			case "admin":
-				req.Header.Set("Authorization", "Bearer "+s.admin.Token)
-			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(hostileRequest(t, c, sys.RouterURL, tokens))
 			if err != nil {
 				t.Fatalf("request: %v", err)
 			}
 			defer resp.Body.Close()
 			raw, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode >= 500 {
-				t.Fatalf("status %d: %s", resp.StatusCode, clip(raw))
-			}
-			if resp.StatusCode != c.status {
-				t.Errorf("status %d, want %d: %s", resp.StatusCode, c.status, clip(raw))
-			}
-			if c.notJSON {
-				return
-			}
-			var r systemtest.Response
-			if err := json.Unmarshal(raw, &r); err != nil {
-				t.Fatalf("not a GraphQL response: %v: %s", err, clip(raw))
-			}
-			if c.status >= 400 && len(r.Errors) == 0 {
-				t.Errorf("a %d without errors: %s", resp.StatusCode, clip(raw))
-			}
-			if len(r.Errors) > 0 {
-				e := r.Errors[0]
-				if e.Message == "" || e.Code() == "" {
-					t.Errorf("error without a message or code: %+v", e)
-				}
-				if e.Code() == "INTERNAL_SERVER_ERROR" {
-					t.Errorf("internal error: %+v", e)
-				}
-			}
-			if c.code != "" && (len(r.Errors) == 0 || r.Errors[0].Code() != c.code) {
-				t.Errorf("want code %s, got %s", c.code, clip(raw))
-			}
-			if c.message != "" && (len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, c.message)) {
-				t.Errorf("want a message with %q, got %s", c.message, clip(raw))
-			}
-			if c.userError != "" {
-				if got := outcomeOf(r, []string{rootField(r.Data)}); got != "userError:"+c.userError {
-					t.Errorf("want userError %s, got %s: %s", c.userError, got, clip(raw))
-				}
-			}
-			if c.check != nil {
-				if len(r.Errors) > 0 {
-					t.Errorf("errors: %+v", r.Errors)
-				}
-				c.check(t, r.Data)
-			}
+			checkHostileAnswer(t, c, resp.StatusCode, raw)
 		})
 	}
-
-	t.Run("template syntax in a name is stored as typed", func(t *testing.T) {
-		// An update, not a new row: the one write of this test on purpose.
-		const name = "{{.Email}} ${7*7} <%= 7*7 %> <script>x</script>"
-		var out struct {
-			UpdateProfile struct{ User *struct{ Name string } }
-		}
-		customer.MustQuery(t, `mutation($n: String!) { updateProfile(input: {name: $n}) { user { name } } }`, map[string]any{"n": name}, &out)
-		if out.UpdateProfile.User == nil || out.UpdateProfile.User.Name != name {
-			t.Fatalf("updateProfile: %+v", out)
-		}
-	})
-
-	t.Run("urn:uuid: ids straight at the subgraphs", func(t *testing.T) {
-		urn := "urn:uuid:" + customerID
-		for _, c := range []struct{ subgraph, typename, selection string }{
-			{"product", "Product", "... on Product { id }"},
-			{"inventory", "Product", "... on Product { stock { available } }"},
-			{"user", "User", "... on User { id }"},
-			{"order", "User", "... on User { orders { edges { cursor } } }"},
-			{"order", "Order", "... on Order { id }"},
-			{"payment", "Order", "... on Order { payment { id } }"},
-			{"notification", "User", "... on User { notifications { edges { cursor } } }"},
-		} {
-			r := systemtest.Client{URL: sys.Services[c.subgraph], Token: s.admin.Token}.Query(t, entities+c.selection+` } }`,
-				map[string]any{"r": []any{map[string]any{"__typename": c.typename, "id": urn}}}, nil)
-			if r.Status >= 500 || len(r.Errors) > 0 {
-				t.Errorf("%s %s: %d %+v", c.subgraph, c.typename, r.Status, r.Errors)
-			}
-		}
-	})
-
+	t.Run("template syntax in a name is stored as typed", func(t *testing.T) { templateSyntaxIsText(t, customer) })
+	t.Run("urn:uuid: ids straight at the subgraphs", func(t *testing.T) { urnIDsAtSubgraphs(t, sys, s.admin.Token, customerID) })
 	t.Run("websockets", func(t *testing.T) { hostileWebsockets(t, sys, product) })
 	t.Run("login abuse", func(t *testing.T) { loginAbuse(t, sys) })
 
@@ -364,6 +258,136 @@ func TestHostileRequestsThroughRouter(t *testing.T) {
 	ready(t, sys)
 	if after := writes(t, sys); after != before {
 		t.Errorf("hostile requests wrote: before %+v, after %+v", before, after)
+	}
+}
+
+// hostileRequest is the request of c to the router at routerURL, sent
+// with the token of its caller (tokens by role).
+func hostileRequest(t *testing.T, c hostileCase, routerURL string, tokens map[string]string) *http.Request {
+	t.Helper()
+	method := c.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	url := routerURL
+	if c.rawURL != "" {
+		url = strings.TrimSuffix(routerURL, "/graphql") + c.rawURL
+	}
+	var body io.Reader
+	if c.body != nil {
+		body = c.body()
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch c.ct {
+	case "":
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	case "-":
+	default:
+		req.Header.Set("Content-Type", c.ct)
+	}
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	if token, ok := tokens[c.as]; ok {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+// checkHostileAnswer checks the status and body raw that c got: no 5xx,
+// the status wanted and, unless net/http answered, a GraphQL response
+// with the error, user error or data c wants.
+func checkHostileAnswer(t *testing.T, c hostileCase, status int, raw []byte) {
+	t.Helper()
+	if status >= 500 {
+		t.Fatalf("status %d: %s", status, clip(raw))
+	}
+	if status != c.status {
+		t.Errorf("status %d, want %d: %s", status, c.status, clip(raw))
+	}
+	if c.notJSON {
+		return
+	}
+	var r systemtest.Response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("not a GraphQL response: %v: %s", err, clip(raw))
+	}
+	if c.status >= 400 && len(r.Errors) == 0 {
+		t.Errorf("a %d without errors: %s", status, clip(raw))
+	}
+	checkHostileErrors(t, c, r, raw)
+	if c.userError != "" {
+		if got := outcomeOf(r, []string{rootField(r.Data)}); got != "userError:"+c.userError {
+			t.Errorf("want userError %s, got %s: %s", c.userError, got, clip(raw))
+		}
+	}
+	if c.check != nil {
+		if len(r.Errors) > 0 {
+			t.Errorf("errors: %+v", r.Errors)
+		}
+		c.check(t, r.Data)
+	}
+}
+
+// checkHostileErrors checks that the first error of r (whose body is raw)
+// has a message and a code, not an internal one, and the code and message
+// c wants.
+func checkHostileErrors(t *testing.T, c hostileCase, r systemtest.Response, raw []byte) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		e := r.Errors[0]
+		if e.Message == "" || e.Code() == "" {
+			t.Errorf("error without a message or code: %+v", e)
+		}
+		if e.Code() == "INTERNAL_SERVER_ERROR" {
+			t.Errorf("internal error: %+v", e)
+		}
+	}
+	if c.code != "" && (len(r.Errors) == 0 || r.Errors[0].Code() != c.code) {
+		t.Errorf("want code %s, got %s", c.code, clip(raw))
+	}
+	if c.message != "" && (len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, c.message)) {
+		t.Errorf("want a message with %q, got %s", c.message, clip(raw))
+	}
+}
+
+// templateSyntaxIsText stores a name full of template syntax for customer
+// and reads it back as typed.
+func templateSyntaxIsText(t *testing.T, customer systemtest.Client) {
+	// An update, not a new row: the one write of this test on purpose.
+	const name = "{{.Email}} ${7*7} <%= 7*7 %> <script>x</script>"
+	var out struct {
+		UpdateProfile struct{ User *struct{ Name string } }
+	}
+	customer.MustQuery(t, `mutation($n: String!) { updateProfile(input: {name: $n}) { user { name } } }`, map[string]any{"n": name}, &out)
+	if out.UpdateProfile.User == nil || out.UpdateProfile.User.Name != name {
+		t.Fatalf("updateProfile: %+v", out)
+	}
+}
+
+// urnIDsAtSubgraphs asks every subgraph, as the admin, for an entity by a
+// urn:uuid: id: no 5xx, no error.
+func urnIDsAtSubgraphs(t *testing.T, sys *systemtest.System, adminToken, customerID string) {
+	urn := "urn:uuid:" + customerID
+	for _, c := range []struct{ subgraph, typename, selection string }{
+		{"product", "Product", "... on Product { id }"},
+		{"inventory", "Product", "... on Product { stock { available } }"},
+		{"user", "User", "... on User { id }"},
+		{"order", "User", "... on User { orders { edges { cursor } } }"},
+		{"order", "Order", "... on Order { id }"},
+		{"payment", "Order", "... on Order { payment { id } }"},
+		{"notification", "User", "... on User { notifications { edges { cursor } } }"},
+	} {
+		r := systemtest.Client{URL: sys.Services[c.subgraph], Token: adminToken}.Query(t, entities+c.selection+` } }`,
+			map[string]any{"r": []any{map[string]any{"__typename": c.typename, "id": urn}}}, nil)
+		if r.Status >= 500 || len(r.Errors) > 0 {
+			t.Errorf("%s %s: %d %+v", c.subgraph, c.typename, r.Status, r.Errors)
+		}
 	}
 }
 
@@ -422,164 +446,39 @@ func clip(b []byte) string {
 // protocol's own close codes answer, and the router keeps serving.
 func hostileWebsockets(t *testing.T, sys *systemtest.System, product string) {
 	sub, _ := json.Marshal(map[string]any{"query": `subscription($id: ID!) { productChanged(id: $id) { id } }`, "variables": map[string]any{"id": product}})
-	type step struct {
-		typ  websocket.MessageType
-		data []byte
-	}
-	text := func(s string) step { return step{websocket.MessageText, []byte(s)} }
+	text := func(s string) wsStep { return wsStep{websocket.MessageText, []byte(s)} }
 	initMsg := text(`{"type":"connection_init"}`)
-	subscribe := func(id string) step {
+	subscribe := func(id string) wsStep {
 		return text(`{"id":"` + id + `","type":"subscribe","payload":` + string(sub) + `}`)
 	}
 	cases := []struct {
 		name  string
-		steps []step
+		steps []wsStep
 		close websocket.StatusCode // the close code the router must answer with
 	}{
-		{"subscribe before connection_init", []step{subscribe("1")}, 4401},
-		{"malformed JSON frame", []step{initMsg, text(`{"type":"subscribe",`)}, 4400},
-		{"unknown message type", []step{initMsg, text(`{"type":"start","id":"1","payload":{}}`)}, 4400},
-		{"message without a type", []step{initMsg, text(`{"id":"1"}`)}, 4400},
-		{"connection_init twice", []step{initMsg, initMsg}, 4429},
-		{"duplicate subscription id", []step{initMsg, subscribe("1"), subscribe("1")}, 4409},
-		{"subscribe without an id", []step{initMsg, text(`{"type":"subscribe","payload":` + string(sub) + `}`), text(`{"type":"ping"}`)}, 4400},
-		{"binary frame", []step{initMsg, {websocket.MessageBinary, []byte{0, 1, 2, 0xff}}}, 4400},
+		{"subscribe before connection_init", []wsStep{subscribe("1")}, 4401},
+		{"malformed JSON frame", []wsStep{initMsg, text(`{"type":"subscribe",`)}, 4400},
+		{"unknown message type", []wsStep{initMsg, text(`{"type":"start","id":"1","payload":{}}`)}, 4400},
+		{"message without a type", []wsStep{initMsg, text(`{"id":"1"}`)}, 4400},
+		{"connection_init twice", []wsStep{initMsg, initMsg}, 4429},
+		{"duplicate subscription id", []wsStep{initMsg, subscribe("1"), subscribe("1")}, 4409},
+		{"subscribe without an id", []wsStep{initMsg, text(`{"type":"subscribe","payload":` + string(sub) + `}`), text(`{"type":"ping"}`)}, 4400},
+		{"binary frame", []wsStep{initMsg, {websocket.MessageBinary, []byte{0, 1, 2, 0xff}}}, 4400},
 		// Over the 1 MB body limit: refused unread, 1009 (message too big).
-		{"2 MB frame", []step{initMsg, text(`{"type":"ping","payload":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`)}, websocket.StatusMessageTooBig},
-		{"invalid token in connection_init", []step{text(`{"type":"connection_init","payload":{"Authorization":"Bearer not.a.token"}}`)}, 4403},
+		{"2 MB frame", []wsStep{initMsg, text(`{"type":"ping","payload":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`)}, websocket.StatusMessageTooBig},
+		{"invalid token in connection_init", []wsStep{text(`{"type":"connection_init","payload":{"Authorization":"Bearer not.a.token"}}`)}, 4403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			conn, _, err := dialWS(ctx, sys.RouterURL, nil)
-			if err != nil {
-				t.Fatalf("dial: %v", err)
-			}
-			defer conn.CloseNow()
-			conn.SetReadLimit(4 << 20)
-			for _, s := range c.steps {
-				if err := conn.Write(ctx, s.typ, s.data); err != nil {
-					break // the server may already have closed
-				}
-			}
-			code := websocket.StatusCode(-1)
-			for {
-				_, data, err := conn.Read(ctx)
-				if err != nil {
-					code = websocket.CloseStatus(err)
-					break
-				}
-				if c.close == 0 && strings.Contains(string(data), `"pong"`) {
-					code = 0
-					break
-				}
-			}
-			if code != c.close {
+			if code := wsCloseCode(t, sys.RouterURL, c.steps, c.close == 0); code != c.close {
 				t.Errorf("closed with %d, want %d", code, c.close)
 			}
 		})
 	}
 
-	t.Run("2,000 subscribes on one connection", func(t *testing.T) {
-		// Once 14k goroutines and 4,000 upstream sockets from one
-		// anonymous connection. Now the first 100 (MART_WS_MAX_OPERATIONS)
-		// run and each of the others gets an error of its own.
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		conn, _, err := dialWS(ctx, sys.RouterURL, nil)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer conn.CloseNow()
-		if err := initWS(ctx, conn); err != nil {
-			t.Fatal(err)
-		}
-		const n, limit = 2_000, 100
-		go func() {
-			for i := range n {
-				if wsjson.Write(ctx, conn, wsFrame{ID: fmt.Sprint(i), Type: "subscribe", Payload: sub}) != nil {
-					return
-				}
-			}
-			_ = wsjson.Write(ctx, conn, wsFrame{Type: "ping"})
-		}()
-		refused := map[string]bool{}
-		for {
-			var m wsFrame
-			if err := wsjson.Read(ctx, conn, &m); err != nil {
-				t.Fatalf("after %d refusals: %v", len(refused), err)
-			}
-			if m.Type == "error" {
-				if !strings.Contains(string(m.Payload), "TOO_MANY_OPERATIONS") {
-					t.Fatalf("error %s: %s", m.ID, m.Payload)
-				}
-				refused[m.ID] = true
-			}
-			if m.Type == "pong" {
-				break // every subscribe has been answered or is running
-			}
-		}
-		if len(refused) != n-limit {
-			t.Errorf("%d of %d subscribes refused, want %d", len(refused), n, n-limit)
-		}
-		conn.Close(websocket.StatusNormalClosure, "")
-	})
-
-	t.Run("cyclic fragments over a websocket", func(t *testing.T) {
-		// Once a stack overflow that ended the whole process.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		conn, _, err := dialWS(ctx, sys.RouterURL, nil)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer conn.CloseNow()
-		op, _ := json.Marshal(map[string]any{"query": `subscription { ...A } fragment A on Subscription { ...B } fragment B on Subscription { ...A }`})
-		_ = wsjson.Write(ctx, conn, wsFrame{Type: "connection_init"})
-		_ = wsjson.Write(ctx, conn, wsFrame{ID: "1", Type: "subscribe", Payload: op})
-		for {
-			var m wsFrame
-			if err := wsjson.Read(ctx, conn, &m); err != nil {
-				t.Fatalf("no error message: %v", err)
-			}
-			if m.Type == "error" || m.Type == "next" {
-				if !strings.Contains(string(m.Payload), "spreads itself") {
-					t.Errorf("%s: %s", m.Type, m.Payload)
-				}
-				break
-			}
-		}
-	})
-
-	t.Run("200 connections at once from one address", func(t *testing.T) {
-		// MART_WS_MAX_CONNS_PER_CLIENT (100) are served, the rest closed
-		// with 1013 (try again later); all are held open until counted.
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		acked, tryLater := gqltest.FloodConnections(ctx, sys.RouterURL, 200, nil)
-		// A connection of an earlier subtest may still be closing.
-		if acked > 100 || acked < 90 || acked+tryLater != 200 {
-			t.Errorf("%d of 200 connections acknowledged, %d closed with 1013; want 100 (at least 90) and the rest", acked, tryLater)
-		}
-		// Their places are free again.
-		for attempt := 0; ; attempt++ {
-			conn, _, err := dialWS(ctx, sys.RouterURL, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = initWS(ctx, conn)
-			conn.CloseNow()
-			if err == nil {
-				break
-			}
-			if attempt > 100 {
-				t.Fatalf("no connection after the others closed: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-
+	t.Run("2,000 subscribes on one connection", func(t *testing.T) { subscribesOnOneConnection(t, sys.RouterURL, sub) })
+	t.Run("cyclic fragments over a websocket", func(t *testing.T) { cyclicFragmentsOverWS(t, sys.RouterURL) })
+	t.Run("200 connections at once from one address", func(t *testing.T) { connectionsFromOneAddress(t, sys.RouterURL) })
 	t.Run("upgrade with an invalid token header", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -596,10 +495,147 @@ func hostileWebsockets(t *testing.T, sys *systemtest.System, product string) {
 	}
 }
 
+// wsStep is a websocket message a client sends.
+type wsStep struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// wsCloseCode sends steps on a new websocket to the router and returns
+// the close code it answers with, or 0 on a pong if untilPong.
+func wsCloseCode(t *testing.T, routerURL string, steps []wsStep, untilPong bool) websocket.StatusCode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := dialWS(ctx, routerURL, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(4 << 20)
+	for _, s := range steps {
+		if err := conn.Write(ctx, s.typ, s.data); err != nil {
+			break // the server may already have closed
+		}
+	}
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return websocket.CloseStatus(err)
+		}
+		if untilPong && strings.Contains(string(data), `"pong"`) {
+			return 0
+		}
+	}
+}
+
+// subscribesOnOneConnection sends 2,000 subscribes (sub) on one
+// connection. Once 14k goroutines and 4,000 upstream sockets from one
+// anonymous connection. Now the first 100 (MART_WS_MAX_OPERATIONS) run
+// and each of the others gets an error of its own.
+func subscribesOnOneConnection(t *testing.T, routerURL string, sub json.RawMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, _, err := dialWS(ctx, routerURL, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.CloseNow()
+	if err := initWS(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	const n, limit = 2_000, 100
+	go func() {
+		for i := range n {
+			if wsjson.Write(ctx, conn, wsFrame{ID: fmt.Sprint(i), Type: "subscribe", Payload: sub}) != nil {
+				return
+			}
+		}
+		_ = wsjson.Write(ctx, conn, wsFrame{Type: "ping"})
+	}()
+	refused := map[string]bool{}
+	for {
+		var m wsFrame
+		if err := wsjson.Read(ctx, conn, &m); err != nil {
+			t.Fatalf("after %d refusals: %v", len(refused), err)
+		}
+		if m.Type == "error" {
+			if !strings.Contains(string(m.Payload), "TOO_MANY_OPERATIONS") {
+				t.Fatalf("error %s: %s", m.ID, m.Payload)
+			}
+			refused[m.ID] = true
+		}
+		if m.Type == "pong" {
+			break // every subscribe has been answered or is running
+		}
+	}
+	if len(refused) != n-limit {
+		t.Errorf("%d of %d subscribes refused, want %d", len(refused), n, n-limit)
+	}
+	_ = conn.Close(websocket.StatusNormalClosure, "") // counted: how the close goes is not under test
+}
+
+// cyclicFragmentsOverWS subscribes with fragments that spread each other,
+// once a stack overflow that ended the whole process: the answer is an
+// error that says so.
+func cyclicFragmentsOverWS(t *testing.T, routerURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := dialWS(ctx, routerURL, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.CloseNow()
+	op, _ := json.Marshal(map[string]any{"query": `subscription { ...A } fragment A on Subscription { ...B } fragment B on Subscription { ...A }`})
+	_ = wsjson.Write(ctx, conn, wsFrame{Type: "connection_init"})
+	_ = wsjson.Write(ctx, conn, wsFrame{ID: "1", Type: "subscribe", Payload: op})
+	for {
+		var m wsFrame
+		if err := wsjson.Read(ctx, conn, &m); err != nil {
+			t.Fatalf("no error message: %v", err)
+		}
+		if m.Type == "error" || m.Type == "next" {
+			if !strings.Contains(string(m.Payload), "spreads itself") {
+				t.Errorf("%s: %s", m.Type, m.Payload)
+			}
+			return
+		}
+	}
+}
+
+// connectionsFromOneAddress opens 200 websockets at once:
+// MART_WS_MAX_CONNS_PER_CLIENT (100) are served, the rest closed with 1013
+// (try again later); all are held open until counted. Their places are
+// free again after.
+func connectionsFromOneAddress(t *testing.T, routerURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	acked, tryLater := gqltest.FloodConnections(ctx, routerURL, 200, nil)
+	// A connection of an earlier subtest may still be closing.
+	if acked > 100 || acked < 90 || acked+tryLater != 200 {
+		t.Errorf("%d of 200 connections acknowledged, %d closed with 1013; want 100 (at least 90) and the rest", acked, tryLater)
+	}
+	for attempt := 0; ; attempt++ {
+		conn, _, err := dialWS(ctx, routerURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = initWS(ctx, conn)
+		conn.CloseNow()
+		if err == nil {
+			return
+		}
+		if attempt > 100 {
+			t.Fatalf("no connection after the others closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // loginAbuse: guessing is locked out per email, unknown emails look like
 // known ones, and a session ended by logout cannot be refreshed.
 func loginAbuse(t *testing.T, sys *systemtest.System) {
-	login := func(email, password string) (string, *tokens) {
+	login := func(t *testing.T, email, password string) (string, *tokens) {
 		var out struct{ Login tokens }
 		sys.MustQuery(t, `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { `+tokenFields+` } }`,
 			map[string]any{"e": email, "p": password}, &out)
@@ -608,70 +644,82 @@ func loginAbuse(t *testing.T, sys *systemtest.System) {
 		}
 		return "ok", &out.Login
 	}
-	t.Run("guessing one password locks the email", func(t *testing.T) {
-		for i := 1; i <= 4; i++ {
-			if got, _ := login("victim@example.com", fmt.Sprintf("wrong-guess-%d", i)); got != "INVALID_CREDENTIALS" {
-				t.Fatalf("guess %d: %s", i, got)
-			}
-		}
-		if got, _ := login("victim@example.com", "wrong-guess-5"); got != "TOO_MANY_ATTEMPTS" {
-			t.Fatalf("guess 5: %s, want TOO_MANY_ATTEMPTS", got)
-		}
-		// Locked: even the right password is refused for 15 minutes.
-		if got, _ := login("victim@example.com", "customer-password"); got != "TOO_MANY_ATTEMPTS" {
-			t.Fatalf("right password while locked: %s", got)
-		}
-	})
+	t.Run("guessing one password locks the email", func(t *testing.T) { guessingLocksTheEmail(t, login) })
+	t.Run("credential stuffing across emails", func(t *testing.T) { credentialStuffing(t, login) })
+	t.Run("token replay after logout", func(t *testing.T) { replayAfterLogout(t, sys, login) })
+}
 
-	t.Run("credential stuffing across emails", func(t *testing.T) {
-		// Every attempt costs an argon2id hash, for unknown emails too (a
-		// dummy hash), and answers the same: no account enumeration. Each
-		// email is locked after five failures whether it exists or not.
-		// Per-IP rate limiting is Kong's job (kong/kong.yml).
-		for i := range 20 {
-			if got, _ := login(fmt.Sprintf("nobody-%d@example.com", i), "password-123456"); got != "INVALID_CREDENTIALS" {
-				t.Fatalf("unknown email %d: %s", i, got)
-			}
-		}
-		var got string
-		for range 5 {
-			got, _ = login("nobody-0@example.com", "password-123456")
-		}
-		if got != "TOO_MANY_ATTEMPTS" {
-			t.Fatalf("unknown email not locked: %s", got)
-		}
-	})
+// loginFunc signs in with email and password and returns "ok" and the
+// tokens, or the code of the user error.
+type loginFunc func(t *testing.T, email, password string) (string, *tokens)
 
-	t.Run("token replay after logout", func(t *testing.T) {
-		_, session := login("replay@example.com", "customer-password")
-		if session == nil || session.RefreshToken == nil {
-			t.Fatal("login failed")
+// guessingLocksTheEmail: four wrong passwords are refused, the fifth
+// locks the email, and then even the right password is refused.
+func guessingLocksTheEmail(t *testing.T, login loginFunc) {
+	for i := 1; i <= 4; i++ {
+		if got, _ := login(t, "victim@example.com", fmt.Sprintf("wrong-guess-%d", i)); got != "INVALID_CREDENTIALS" {
+			t.Fatalf("guess %d: %s", i, got)
 		}
-		refresh := `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { ` + tokenFields + ` } }`
-		var out struct {
-			Logout struct{ UserErrors []userError }
+	}
+	if got, _ := login(t, "victim@example.com", "wrong-guess-5"); got != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("guess 5: %s, want TOO_MANY_ATTEMPTS", got)
+	}
+	// Locked: even the right password is refused for 15 minutes.
+	if got, _ := login(t, "victim@example.com", "customer-password"); got != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("right password while locked: %s", got)
+	}
+}
+
+// credentialStuffing: every attempt costs an argon2id hash, for unknown
+// emails too (a dummy hash), and answers the same: no account
+// enumeration. Each email is locked after five failures whether it exists
+// or not. Per-IP rate limiting is Kong's job (kong/kong.yml).
+func credentialStuffing(t *testing.T, login loginFunc) {
+	for i := range 20 {
+		if got, _ := login(t, fmt.Sprintf("nobody-%d@example.com", i), "password-123456"); got != "INVALID_CREDENTIALS" {
+			t.Fatalf("unknown email %d: %s", i, got)
 		}
-		sys.MustQuery(t, `mutation($t: String!) { logout(input: {refreshToken: $t}) { userErrors { code } } }`, map[string]any{"t": *session.RefreshToken}, &out)
-		if len(out.Logout.UserErrors) != 0 {
-			t.Fatalf("logout: %+v", out)
+	}
+	var got string
+	for range 5 {
+		got, _ = login(t, "nobody-0@example.com", "password-123456")
+	}
+	if got != "TOO_MANY_ATTEMPTS" {
+		t.Fatalf("unknown email not locked: %s", got)
+	}
+}
+
+// replayAfterLogout: the refresh token of a session ended by logout is
+// refused every time; its access token works until it expires.
+func replayAfterLogout(t *testing.T, sys *systemtest.System, login loginFunc) {
+	_, session := login(t, "replay@example.com", "customer-password")
+	if session == nil || session.RefreshToken == nil {
+		t.Fatal("login failed")
+	}
+	refresh := `mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { ` + tokenFields + ` } }`
+	var out struct {
+		Logout struct{ UserErrors []userError }
+	}
+	sys.MustQuery(t, `mutation($t: String!) { logout(input: {refreshToken: $t}) { userErrors { code } } }`, map[string]any{"t": *session.RefreshToken}, &out)
+	if len(out.Logout.UserErrors) != 0 {
+		t.Fatalf("logout: %+v", out)
+	}
+	for range 3 {
+		var again struct{ RefreshToken tokens }
+		sys.MustQuery(t, refresh, map[string]any{"t": *session.RefreshToken}, &again)
+		if again.RefreshToken.AccessToken != nil || len(again.RefreshToken.UserErrors) == 0 || again.RefreshToken.UserErrors[0].Code != "INVALID_TOKEN" {
+			t.Fatalf("refresh token replayed after logout: %+v", again)
 		}
-		for range 3 {
-			var again struct{ RefreshToken tokens }
-			sys.MustQuery(t, refresh, map[string]any{"t": *session.RefreshToken}, &again)
-			if again.RefreshToken.AccessToken != nil || len(again.RefreshToken.UserErrors) == 0 || again.RefreshToken.UserErrors[0].Code != "INVALID_TOKEN" {
-				t.Fatalf("refresh token replayed after logout: %+v", again)
-			}
-		}
-		// By design access tokens are not revocable: they are short-lived
-		// (MART_ACCESS_TOKEN_TTL, 15 minutes by default) and the one issued
-		// before logout keeps working until it expires (TestSessionLifecycle
-		// shows it expiring).
-		var me struct{ Me *struct{ ID string } }
-		sys.As(*session.AccessToken).MustQuery(t, `{ me { id } }`, nil, &me)
-		if me.Me == nil {
-			t.Fatal("access token refused before it expired")
-		}
-	})
+	}
+	// By design access tokens are not revocable: they are short-lived
+	// (MART_ACCESS_TOKEN_TTL, 15 minutes by default) and the one issued
+	// before logout keeps working until it expires (TestSessionLifecycle
+	// shows it expiring).
+	var me struct{ Me *struct{ ID string } }
+	sys.As(*session.AccessToken).MustQuery(t, `{ me { id } }`, nil, &me)
+	if me.Me == nil {
+		t.Fatal("access token refused before it expired")
+	}
 }
 
 // initWS opens the graphql-transport-ws session: connection_init, then

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -186,118 +187,36 @@ document.addEventListener('securitypolicyviolation', (e) => window.cspViolations
 	if err != nil {
 		t.Fatalf("loading the playground in %s: %v", chromium, err)
 	}
-	screenshot := func(name string) {
-		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Errorf("screenshot: %v", err)
-			return
-		}
-		path := filepath.Join(artifactDir(t), name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Errorf("screenshot: %v", err)
-			return
-		}
-		t.Logf("screenshot: %s", path)
-	}
-	jsString := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	fail := func(format string, args ...any) {
-		t.Helper()
-		screenshot("playground-failed.png")
-		_, problems, _, console := log.snapshot()
-		t.Fatalf(format+"\nproblems: %q\nconsole errors: %q", append(args, problems, console)...)
-	}
-	run := func(expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Evaluate[any](expr+`; null`)); err != nil {
-			fail("%s: %v", expr, err)
-		}
-	}
-	responseText := func() string {
-		t.Helper()
-		text, err := chromedp.Run(bctx, chromedp.Evaluate[string](`window.martPlayground.response()`))
-		if err != nil {
-			fail("reading the result pane: %v", err)
-		}
-		return text
-	}
-	// operation puts an operation into the editor, with its variables, and
-	// runs it once GraphiQL has parsed it.
-	operation := func(name, query, variables string) {
-		t.Helper()
-		run(`window.martPlayground.setQuery(` + jsString(query) + `); window.martPlayground.setVariables(` + jsString(variables) + `)`)
-		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](`window.martPlayground.operationName === `+jsString(name), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-			fail("GraphiQL did not take operation %s: %v", name, err)
-		}
-		run(`window.martPlayground.run()`)
-	}
-	// response waits until the result pane contains want.
-	response := func(want string, within time.Duration) string {
-		t.Helper()
-		var text string
-		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if text = responseText(); strings.Contains(text, want) {
-				return text
-			}
-		}
-		fail("the result pane does not show %q after %s; it shows:\n%s", want, within, text)
-		return ""
-	}
+	pg := &playground{t: t, ctx: bctx, log: log}
 	headers := jsString(fmt.Sprintf(`{"Authorization": "Bearer %s"}`, admin.Token))
 
 	// A query, with the admin's token from the headers editor.
-	run(`window.martPlayground.setHeaders(` + headers + `)`)
-	operation("Catalog", `query Catalog { me { email role } products(first: 5) { edges { node { id name } } } }`, ``)
-	text := response(`"Playground teapot"`, 20*time.Second)
+	pg.run(`window.martPlayground.setHeaders(` + headers + `)`)
+	pg.operation("Catalog", `query Catalog { me { email role } products(first: 5) { edges { node { id name } } } }`, ``)
+	text := pg.response(`"Playground teapot"`, 20*time.Second)
 	if !strings.Contains(text, systemtest.AdminEmail) || !strings.Contains(text, `"ADMIN"`) {
-		fail("the query ran without the admin's token from the headers editor:\n%s", text)
+		pg.fail("the query ran without the admin's token from the headers editor:\n%s", text)
 	}
 
 	// A subscription: the playground follows the product while the admin
-	// renames it over HTTP. The subscription is live once the product
-	// service has it; retry the rename rather than guess a delay.
-	operation("Follow", `subscription Follow($id: ID!) { productChanged(id: $id) { id name } }`, fmt.Sprintf(`{"id": %q}`, p.ID))
-	renamed := ""
-	for i := 1; i <= 15 && renamed == ""; i++ {
-		name := fmt.Sprintf("Renamed in the playground %d", i)
-		admin.MustQuery(t, `mutation($id: ID!, $name: String!) { updateProduct(input: {id: $id, name: $name}) { product { id } } }`,
-			map[string]any{"id": p.ID, "name": name}, nil)
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if strings.Contains(responseText(), name) {
-				renamed = name
-				break
-			}
-		}
+	// renames it over HTTP.
+	pg.operation("Follow", `subscription Follow($id: ID!) { productChanged(id: $id) { id name } }`, fmt.Sprintf(`{"id": %q}`, p.ID))
+	if !pg.showsRename(admin, p.ID) {
+		pg.fail("no productChanged event reached the playground's result pane")
 	}
-	if renamed == "" {
-		fail("no productChanged event reached the playground's result pane")
-	}
-	screenshot("playground.png")
-	run(`window.martPlayground.stop()`)
+	pg.screenshot("playground.png")
+	pg.run(`window.martPlayground.stop()`)
 
 	// The token typed in the headers editor went into connection_init.
 	urls, problems, frames, console := log.snapshot()
-	initSent := false
-	for _, f := range frames {
-		var m struct {
-			Type    string
-			Payload map[string]any
-		}
-		if json.Unmarshal([]byte(f), &m) == nil && m.Type == "connection_init" && m.Payload["Authorization"] == "Bearer "+admin.Token {
-			initSent = true
-		}
-	}
-	if !initSent {
+	if !initCarries(frames, "Bearer "+admin.Token) {
 		t.Errorf("no connection_init carried the Authorization header; frames sent: %q", frames)
 	}
 
 	// Everything came from the router, nothing failed, Monaco's workers
 	// loaded (no fallback to the main thread), and the CSP blocked nothing.
 	for _, w := range []string{"editor.worker-", "graphql.worker-", "json.worker-"} {
-		found := false
-		for _, u := range urls {
-			found = found || strings.Contains(u, "/playground/"+w)
-		}
-		if !found {
+		if !slices.ContainsFunc(urls, func(u string) bool { return strings.Contains(u, "/playground/"+w) }) {
 			t.Errorf("Monaco worker %s was not loaded; requests: %q", w, urls)
 		}
 	}
@@ -311,4 +230,111 @@ document.addEventListener('securitypolicyviolation', (e) => window.cspViolations
 	if len(console) > 0 {
 		t.Logf("console errors (not failures): %q", console)
 	}
+}
+
+func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// playground drives the playground page open in the browser of ctx.
+type playground struct {
+	t   *testing.T
+	ctx context.Context // the browser's
+	log *browserLog
+}
+
+// screenshot writes the page as name into the artifacts directory.
+func (pg *playground) screenshot(name string) {
+	png, err := chromedp.Run(pg.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		pg.t.Errorf("screenshot: %v", err)
+		return
+	}
+	path := filepath.Join(artifactDir(pg.t), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		pg.t.Errorf("screenshot: %v", err)
+		return
+	}
+	pg.t.Logf("screenshot: %s", path)
+}
+
+// fail ends the test with a screenshot and what the page logged.
+func (pg *playground) fail(format string, args ...any) {
+	pg.t.Helper()
+	pg.screenshot("playground-failed.png")
+	_, problems, _, console := pg.log.snapshot()
+	pg.t.Fatalf(format+"\nproblems: %q\nconsole errors: %q", append(args, problems, console)...)
+}
+
+// run evaluates expr in the page.
+func (pg *playground) run(expr string) {
+	pg.t.Helper()
+	if _, err := chromedp.Run(pg.ctx, chromedp.Evaluate[any](expr+`; null`)); err != nil {
+		pg.fail("%s: %v", expr, err)
+	}
+}
+
+// responseText is what the result pane shows.
+func (pg *playground) responseText() string {
+	pg.t.Helper()
+	text, err := chromedp.Run(pg.ctx, chromedp.Evaluate[string](`window.martPlayground.response()`))
+	if err != nil {
+		pg.fail("reading the result pane: %v", err)
+	}
+	return text
+}
+
+// operation puts an operation into the editor, with its variables, and
+// runs it once GraphiQL has parsed it.
+func (pg *playground) operation(name, query, variables string) {
+	pg.t.Helper()
+	pg.run(`window.martPlayground.setQuery(` + jsString(query) + `); window.martPlayground.setVariables(` + jsString(variables) + `)`)
+	if _, err := chromedp.Run(pg.ctx, chromedp.Poll[chromedp.Void](`window.martPlayground.operationName === `+jsString(name), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		pg.fail("GraphiQL did not take operation %s: %v", name, err)
+	}
+	pg.run(`window.martPlayground.run()`)
+}
+
+// response waits until the result pane contains want.
+func (pg *playground) response(want string, within time.Duration) string {
+	pg.t.Helper()
+	var text string
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if text = pg.responseText(); strings.Contains(text, want) {
+			return text
+		}
+	}
+	pg.fail("the result pane does not show %q after %s; it shows:\n%s", want, within, text)
+	return ""
+}
+
+// showsRename renames product id as admin over HTTP until the result pane
+// shows the new name, up to 15 times. The subscription is live once the
+// product service has it; retrying the rename beats guessing a delay.
+func (pg *playground) showsRename(admin systemtest.Client, id string) bool {
+	pg.t.Helper()
+	for i := 1; i <= 15; i++ {
+		name := fmt.Sprintf("Renamed in the playground %d", i)
+		admin.MustQuery(pg.t, `mutation($id: ID!, $name: String!) { updateProduct(input: {id: $id, name: $name}) { product { id } } }`,
+			map[string]any{"id": id, "name": name}, nil)
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if strings.Contains(pg.responseText(), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// initCarries says whether a connection_init among the websocket frames
+// sent carried authorization as its Authorization.
+func initCarries(frames []string, authorization string) bool {
+	for _, f := range frames {
+		var m struct {
+			Type    string
+			Payload map[string]any
+		}
+		if json.Unmarshal([]byte(f), &m) == nil && m.Type == "connection_init" && m.Payload["Authorization"] == authorization {
+			return true
+		}
+	}
+	return false
 }

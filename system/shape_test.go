@@ -38,45 +38,63 @@ func checkShape(dir, name string) []string {
 	var problems []string
 	for _, part := range shape {
 		file := strings.ReplaceAll(part.file, "<svc>", name)
-		path := filepath.Join(dir, file)
-		if _, err := os.Stat(path); err != nil {
-			problems = append(problems, "no "+file)
-			continue
-		}
-		if part.declare == nil {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
-		declared := topLevelNames(f)
-		for _, want := range part.declare {
-			if !declared[want] {
-				problems = append(problems, fmt.Sprintf("%s does not declare %s", file, want))
-			}
-		}
-		if file == "graph/resolver.go" && !structHasField(f, "Resolver", "Store") {
-			problems = append(problems, "graph/resolver.go: the Resolver's store field is not named Store")
-		}
+		problems = append(problems, checkPart(dir, file, part.declare)...)
 	}
-	// One store constructor: core.New<Store>(db *bun.DB, opts Options).
-	pkgs, err := parser.ParseDir(token.NewFileSet(), filepath.Join(dir, "core"), func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
+	return append(problems, checkStoreConstructor(filepath.Join(dir, "core"))...)
+}
+
+// checkPart returns what file of the service folder dir lacks: the file
+// itself, or the top-level names it must declare (and, for the resolver,
+// its Store field).
+func checkPart(dir, file string, declare []string) []string {
+	path := filepath.Join(dir, file)
+	if _, err := os.Stat(path); err != nil {
+		return []string{"no " + file}
+	}
+	if declare == nil {
+		return nil
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
-		return append(problems, err.Error())
+		return []string{err.Error()}
 	}
+	var problems []string
+	declared := topLevelNames(f)
+	for _, want := range declare {
+		if !declared[want] {
+			problems = append(problems, fmt.Sprintf("%s does not declare %s", file, want))
+		}
+	}
+	if file == "graph/resolver.go" && !structHasField(f, "Resolver", "Store") {
+		problems = append(problems, "graph/resolver.go: the Resolver's store field is not named Store")
+	}
+	return problems
+}
+
+// checkStoreConstructor returns what is wrong with the store constructors
+// of the package in dir (its files other than tests): there must be one,
+// core.New<Store>(db *bun.DB, opts Options).
+func checkStoreConstructor(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
 	constructors := 0
-	for _, pkg := range pkgs {
-		for _, f := range pkg.Files {
-			for _, d := range f.Decls {
-				if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "New") && takesDB(fn) {
-					constructors++
-					if p := fn.Type.Params.List; len(p) != 2 || len(p[1].Names) > 1 || types(p[1].Type) != "Options" {
-						problems = append(problems, fmt.Sprintf("core.%s: a store is built with (db *bun.DB, opts Options)", fn.Name.Name))
-					}
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+		if err != nil {
+			return []string{err.Error()}
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "New") && takesDB(fn) {
+				constructors++
+				if p := fn.Type.Params.List; len(p) != 2 || len(p[1].Names) > 1 || types(p[1].Type) != "Options" {
+					problems = append(problems, fmt.Sprintf("core.%s: a store is built with (db *bun.DB, opts Options)", fn.Name.Name))
 				}
 			}
 		}
@@ -208,7 +226,7 @@ func TestShapeCheckNamesWhatABrokenCopyLacks(t *testing.T) {
 	}
 }
 
-func replaceIn(path, old, new string) error {
+func replaceIn(path, old, replacement string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -216,7 +234,7 @@ func replaceIn(path, old, new string) error {
 	if !strings.Contains(string(b), old) {
 		return fmt.Errorf("%s has no %q", path, old)
 	}
-	return os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+	return os.WriteFile(path, []byte(strings.Replace(string(b), old, replacement, 1)), 0o644)
 }
 
 // goFiles returns the hand-written Go files under dir, relative to the

@@ -154,7 +154,7 @@ func (p *process) jwksURL() string {
 	return base + "/.well-known/jwks.json"
 }
 
-func (p *process) runRouter(ctx context.Context, onListen func(net.Addr)) error {
+func (p *process) runRouter(ctx context.Context, onListen func(net.Addr)) (err error) {
 	subgraphs, err := router.LoadSupergraphConfig(p.cfg.Router.SupergraphConfig, p.routingURLs())
 	if err != nil {
 		return err
@@ -168,7 +168,7 @@ func (p *process) runRouter(ctx context.Context, onListen func(net.Addr)) error 
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer func() { err = errors.Join(err, rt.Close()) }()
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", rt)
 	mux.Handle("GET /.well-known/jwks.json", rt)

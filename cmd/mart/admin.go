@@ -57,8 +57,8 @@ func adminCommand(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s is an admin (user %s)\n", u.Email, u.ID)
-	return nil
+	_, err = fmt.Fprintf(stdout, "%s is an admin (user %s)\n", u.Email, u.ID)
+	return err
 }
 
 // readPassword prompts for the password without echo on a terminal, twice
@@ -66,9 +66,11 @@ func adminCommand(ctx context.Context, args []string, stdin io.Reader, stdout, s
 func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		ask := func(label string) (string, error) {
-			fmt.Fprint(prompt, label)
+			// The prompt and the newline after the unechoed password are
+			// for the eye: the read is what can fail the command.
+			_, _ = fmt.Fprint(prompt, label)
 			b, err := term.ReadPassword(int(f.Fd()))
-			fmt.Fprintln(prompt)
+			_, _ = fmt.Fprintln(prompt)
 			return string(b), err
 		}
 		first, err := ask("Password: ")
@@ -85,7 +87,7 @@ func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
 		return first, nil
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") { // a last line without a newline is fine
 		return "", fmt.Errorf("read password from stdin: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil

@@ -41,8 +41,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout)
-		return nil
+		return usage(stdout)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -59,15 +58,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "events":
 		return eventFlow(stdout)
 	case "version":
-		fmt.Fprintln(stdout, "mart", versionString())
-		return nil
+		_, err := fmt.Fprintln(stdout, "mart", versionString())
+		return err
 	}
-	usage(stderr)
+	_ = usage(stderr) // the unknown command is the error to report
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, `mart — the Online Mart API: a GraphQL federation router and its subgraph services.
+// usage writes the commands and the environment variables they read.
+func usage(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, `mart — the Online Mart API: a GraphQL federation router and its subgraph services.
 
 Usage:
   mart serve [--targets all|%s]
@@ -92,16 +92,20 @@ Usage:
         Print the version.
 
 Environment (defaults in brackets):
-`, strings.Join(system.TargetNames(), ","))
+`, strings.Join(system.TargetNames(), ",")); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, v := range system.Vars() {
 		def := v.Default
 		if def == "" {
 			def = "unset"
 		}
-		fmt.Fprintf(tw, "  %s\t%s [%s]\n", v.Name, v.Help, def)
+		if _, err := fmt.Fprintf(tw, "  %s\t%s [%s]\n", v.Name, v.Help, def); err != nil {
+			return err
+		}
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 func versionString() string {
@@ -154,20 +158,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("MART_PPROF_ADDR: %w", err)
 		}
-		fmt.Fprintf(stdout, "Profiler: http://%s/debug/pprof/\n", addr)
+		announce(stdout, "Profiler: http://%s/debug/pprof/\n", addr)
 	}
 	return system.Run(ctx, cfg, log, func(component string, addr net.Addr) {
 		if component == "kafka" {
-			fmt.Fprintf(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
+			announce(stdout, "Embedded Kafka broker on %s (kcat -b %s -L)\n", addr, addr)
 		}
 		if component == "router" {
-			fmt.Fprintf(stdout, "\nOnline Mart is up.\n")
+			announce(stdout, "\nOnline Mart is up.\n")
 			if cfg.Router.Playground {
-				fmt.Fprintf(stdout, "  Playground: http://%s/\n", addr)
+				announce(stdout, "  Playground: http://%s/\n", addr)
 			}
-			fmt.Fprintf(stdout, "  GraphQL:    http://%[1]s/graphql  (POST, GET, websocket)\n  Health:     http://%[1]s/readyz\n  Metrics:    http://%[1]s/metrics\n\n", addr)
+			announce(stdout, "  GraphQL:    http://%[1]s/graphql  (POST, GET, websocket)\n  Health:     http://%[1]s/readyz\n  Metrics:    http://%[1]s/metrics\n\n", addr)
 		}
 	})
+}
+
+// announce prints a line of serve's banner. The banner is for whoever
+// watches the terminal: the servers keep serving when nobody reads it, so
+// a failed write is dropped.
+func announce(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }
 
 // servePprof serves Go's profiler on addr until ctx ends, so that a running
@@ -189,8 +200,14 @@ func servePprof(ctx context.Context, addr string, t httpserver.Timeouts) (net.Ad
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.ReadHeaderTimeout, ReadTimeout: t.ReadTimeout,
 		WriteTimeout: t.WriteTimeout, IdleTimeout: t.IdleTimeout}
-	go srv.Serve(l)
-	context.AfterFunc(ctx, func() { srv.Close() })
+	go func() {
+		// Close (at ctx's end) makes Serve return ErrServerClosed; any other
+		// error stops the profiler alone, so it is only logged.
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			slog.Warn("profiler stopped", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() { _ = srv.Close() }) // it closes the listener, whose error says only that it was closed
 	return l.Addr(), nil
 }
 
@@ -237,7 +254,7 @@ func compose(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		var ce *router.CompositionError
 		if errors.As(err, &ce) {
-			fmt.Fprintln(stderr, ce.Error())
+			_, _ = fmt.Fprintln(stderr, ce.Error()) // stderr is where a failed write would be reported
 			return errors.New("composition failed")
 		}
 		return err
@@ -252,7 +269,7 @@ func compose(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.WriteFile(*out, []byte(sdl), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "wrote", *out)
+	_, _ = fmt.Fprintln(stderr, "wrote", *out) // the supergraph is written: this only says so
 	return nil
 }
 

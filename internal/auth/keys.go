@@ -40,6 +40,8 @@ func newKey(priv ed25519.PrivateKey) (Key, error) {
 }
 
 // ParseKeysPEM reads one or more PKCS#8 "PRIVATE KEY" blocks of Ed25519 keys.
+// Its errors name the block (PRIVATE KEY block N, from 1) and what is wrong
+// with it; the caller names the data.
 func ParseKeysPEM(data []byte) ([]Key, error) {
 	var keys []Key
 	for {
@@ -51,13 +53,14 @@ func ParseKeysPEM(data []byte) ([]Key, error) {
 		if block.Type != "PRIVATE KEY" {
 			continue
 		}
+		n := len(keys) + 1
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("signing key: %w", err)
+			return nil, fmt.Errorf("PRIVATE KEY block %d: %w", n, err)
 		}
 		priv, ok := k.(ed25519.PrivateKey)
 		if !ok {
-			return nil, fmt.Errorf("signing key: want Ed25519, got %T", k)
+			return nil, fmt.Errorf("PRIVATE KEY block %d: want an Ed25519 key, got %T", n, k)
 		}
 		key, err := newKey(priv)
 		if err != nil {
@@ -66,7 +69,7 @@ func ParseKeysPEM(data []byte) ([]Key, error) {
 		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("signing key: no PRIVATE KEY block found")
+		return nil, errors.New("no PRIVATE KEY block found")
 	}
 	return keys, nil
 }

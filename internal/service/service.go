@@ -265,7 +265,11 @@ func Run(ctx context.Context, spec Spec, o Options) error {
 	case runErr = <-errc:
 		log.Error("worker failed, shutting down", "err", runErr)
 		stopServe()
-		<-served
+		// The worker's failure is what Run returns; a shutdown that went
+		// wrong on top of it is only logged.
+		if err := <-served; err != nil {
+			log.Warn("stop serving", "err", err)
+		}
 	case runErr = <-served:
 	}
 	stopWork()

@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -83,7 +84,7 @@ backend be_%[1]s
 		return nil, err
 	}
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("haproxy config %s: %v\n%s", cfg, err, out)
+		return nil, fmt.Errorf("haproxy config %s: %w\n%s", cfg, err, out)
 	}
 	log, err := os.Create(filepath.Join(dir, "haproxy.log"))
 	if err != nil {
@@ -93,11 +94,19 @@ backend be_%[1]s
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		log.Close()
+		_ = log.Close() // empty: nothing ran to write to it
 		return nil, fmt.Errorf("haproxy: %w", err)
 	}
 	lb := &Balancer{cmd: cmd, exited: make(chan struct{}), statsAddr: stats}
-	go func() { cmd.Wait(); log.Close(); close(lb.exited) }()
+	go func() {
+		// The exit status says only that stop killed it, or that it died
+		// at start, which the wait below reports with its log. haproxy
+		// wrote the log through its own descriptor: closing ours loses
+		// nothing.
+		_ = cmd.Wait()
+		_ = log.Close()
+		close(lb.exited)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := lb.stats(); err == nil {
@@ -126,8 +135,11 @@ func (lb *Balancer) stats() ([]map[string]string, error) {
 	}
 	defer resp.Body.Close()
 	rows, err := csv.NewReader(resp.Body).ReadAll()
-	if err != nil || len(rows) == 0 {
-		return nil, fmt.Errorf("haproxy stats: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy stats: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("haproxy stats: empty")
 	}
 	header := rows[0]
 	header[0] = strings.TrimPrefix(header[0], "# ")

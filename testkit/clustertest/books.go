@@ -168,7 +168,7 @@ func (b *Books) money(ctx context.Context, src sources) error {
 		if ps == "REFUNDED" {
 			b.Refunds++
 		}
-		ok := true
+		var ok bool
 		switch ps {
 		case "SUCCEEDED":
 			ok = os == "CONFIRMED" || os == "SHIPPED" || os == "DELIVERED"
@@ -277,22 +277,11 @@ func (b *Books) notifications(ctx context.Context, src sources) error {
 		{pay, `SELECT order_id::text || ' REFUND_ISSUED' FROM payments WHERE status = 'REFUNDED'`},
 		{pay, `SELECT order_id::text || ' PAYMENT_FAILED' FROM payments WHERE status = 'FAILED'`},
 	} {
-		rows, err := q.db.QueryContext(ctx, q.sql)
+		keys, err := queryStrings(ctx, q.db, q.sql)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return err
-			}
-			wants = append(wants, k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+		wants = append(wants, keys...)
 	}
 	for _, k := range wants {
 		if have[k] == 0 {
@@ -444,7 +433,7 @@ func queryMap[V any](ctx context.Context, db *sql.DB, q string) (map[string]V, e
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err reports a failed read; Close only frees
 	out := map[string]V{}
 	for rows.Next() {
 		var k string
@@ -453,6 +442,24 @@ func queryMap[V any](ctx context.Context, db *sql.DB, q string) (map[string]V, e
 			return nil, err
 		}
 		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// queryStrings runs q, whose rows are one string each, into a slice.
+func queryStrings(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }() // as in queryMap
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
 	}
 	return out, rows.Err()
 }

@@ -137,23 +137,7 @@ type Group struct {
 // fails the test when something is missing or does not start.
 func Start(t testing.TB, o Options) *Cluster {
 	t.Helper()
-	if o.Replicas <= 0 {
-		o.Replicas = 2
-	}
-	if o.Routers < 0 {
-		o.Routers = 0
-	} else if o.Routers == 0 {
-		o.Routers = 2
-	}
-	if o.Partitions <= 0 {
-		o.Partitions = service.Partitions
-	}
-	if len(o.Services) == 0 {
-		o.Services = system.ServiceNames()
-	}
-	if o.StartTimeout <= 0 {
-		o.StartTimeout = 3 * time.Minute
-	}
+	o = o.withDefaults()
 	balanced := o.Replicas > 1 || o.Routers > 1
 	var haproxy string
 	if balanced {
@@ -171,87 +155,13 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.Postgres = pgtest.StartServer(t, pgtest.ServerOptions{})
 		serverURL = c.Postgres.URL()
 	}
-
-	if len(o.Brokers) > 0 {
-		c.Brokers = o.Brokers
-	} else {
-		c.brokerOf = kafka.EmbeddedOptions{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
-		if o.PersistentBroker {
-			c.brokerOf.Addr = FreeAddr(t) // a restarted broker listens where clients look
-			c.brokerOf.DataDir = filepath.Join(c.Artifacts, "kafka")
-		}
-		broker, err := kafka.StartEmbedded(c.brokerOf)
-		if err != nil {
-			t.Fatalf("clustertest: kafka: %v", err)
-		}
-		t.Cleanup(c.closeBroker)
-		c.broker, c.Brokers = broker, broker.Addrs()
-	}
+	c.startBroker(o)
 	if err := c.createTopics(o.Partitions); err != nil {
 		t.Fatalf("clustertest: %v", err)
 	}
-
-	// Databases: fresh names, dropped after the processes stopped (cleanups
-	// run last-in first-out, and the processes register theirs later).
-	prefix := pgtest.NewName()
-	env := map[string]string{
-		"DATABASE_URL":           serverURL,
-		"KAFKA_BROKERS":          strings.Join(c.Brokers, ","),
-		"MART_LOG_LEVEL":         "warn",
-		"MART_SHUTDOWN_TIMEOUT":  "5s",
-		"MART_SUPERGRAPH_CONFIG": filepath.Join(systemtest.RepoRoot(), "supergraph.yaml"),
-		"MART_ADMIN_EMAIL":       AdminEmail,
-		"MART_ADMIN_PASSWORD":    AdminPassword,
-	}
-	for _, name := range system.ServiceNames() {
-		db := prefix + "_" + name
-		env["MART_"+strings.ToUpper(name)+"_DATABASE"] = db
-		c.Databases[name], _ = postgres.WithDatabase(serverURL, db)
-		if !o.PrivatePostgres { // a private server goes as a whole
-			t.Cleanup(func() { pgtest.Drop(t, db) })
-		}
-	}
-
-	// Every address is chosen now, so the balancer's configuration and the
-	// routing URLs are known before anything starts.
-	groups := append(append([]string{}, o.Services...), RouterGroup)
-	for _, g := range groups {
-		n := o.Replicas
-		if g == RouterGroup {
-			n = o.Routers
-		}
-		if n == 0 {
-			continue
-		}
-		grp := &Group{Name: g}
-		for i := 1; i <= n; i++ {
-			addr := FreeAddr(t)
-			grp.Procs = append(grp.Procs, &Process{
-				Name: fmt.Sprintf("%s-%d", g, i), Target: g, Addr: addr,
-				URL: "http://" + addr + "/graphql", c: c,
-			})
-		}
-		grp.LB = grp.Procs[0].Addr
-		if balanced {
-			grp.LB = FreeAddr(t)
-		}
-		grp.URL = "http://" + grp.LB + "/graphql"
-		c.Groups[g] = grp
-	}
-	if u := c.Groups["user"]; u != nil {
-		env["MART_JWKS_URL"] = "http://" + u.LB + "/.well-known/jwks.json"
-	}
-	for name, g := range c.Groups {
-		if name != RouterGroup {
-			env["MART_"+strings.ToUpper(name)+"_ROUTING_URL"] = g.URL
-		}
-	}
-	for k, v := range o.Env {
-		env[k] = v
-	}
-	for k, v := range env {
-		c.baseEnv = append(c.baseEnv, k+"="+v)
-	}
+	env := c.createDatabases(o, serverURL)
+	c.placeGroups(o, balanced)
+	c.setEnv(env, o.Env)
 
 	if balanced {
 		var err error
@@ -275,11 +185,143 @@ func Start(t testing.TB, o Options) *Cluster {
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	defer cancel()
-	// The user service first (its keys sign every token and the others
-	// fetch them through its balancer), then the other services together,
-	// then the routers.
+	c.startProcesses(ctx, o.Services)
+	for _, g := range c.Groups {
+		if err := c.WaitBalanced(ctx, g.Name); err != nil {
+			t.Fatalf("clustertest: %v", err)
+		}
+	}
+	return c
+}
+
+// withDefaults returns o with its zero values replaced by the defaults.
+func (o Options) withDefaults() Options {
+	if o.Replicas <= 0 {
+		o.Replicas = 2
+	}
+	if o.Routers < 0 {
+		o.Routers = 0
+	} else if o.Routers == 0 {
+		o.Routers = 2
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = service.Partitions
+	}
+	if len(o.Services) == 0 {
+		o.Services = system.ServiceNames()
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 3 * time.Minute
+	}
+	return o
+}
+
+// startBroker uses o's external brokers, or starts the embedded broker
+// until the test ends (persistent with o.PersistentBroker).
+func (c *Cluster) startBroker(o Options) {
+	c.t.Helper()
+	if len(o.Brokers) > 0 {
+		c.Brokers = o.Brokers
+		return
+	}
+	c.brokerOf = kafka.EmbeddedOptions{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	if o.PersistentBroker {
+		c.brokerOf.Addr = FreeAddr(c.t) // a restarted broker listens where clients look
+		c.brokerOf.DataDir = filepath.Join(c.Artifacts, "kafka")
+	}
+	broker, err := kafka.StartEmbedded(c.brokerOf)
+	if err != nil {
+		c.t.Fatalf("clustertest: kafka: %v", err)
+	}
+	c.t.Cleanup(c.closeBroker)
+	c.broker, c.Brokers = broker, broker.Addrs()
+}
+
+// createDatabases names a fresh database of every service on serverURL,
+// to be dropped after the processes stopped (cleanups run last-in
+// first-out, and the processes register theirs later), and returns the
+// environment of every process: the databases, the broker, the
+// supergraph and the first admin.
+func (c *Cluster) createDatabases(o Options, serverURL string) map[string]string {
+	prefix := pgtest.NewName()
+	env := map[string]string{
+		"DATABASE_URL":           serverURL,
+		"KAFKA_BROKERS":          strings.Join(c.Brokers, ","),
+		"MART_LOG_LEVEL":         "warn",
+		"MART_SHUTDOWN_TIMEOUT":  "5s",
+		"MART_SUPERGRAPH_CONFIG": filepath.Join(systemtest.RepoRoot(), "supergraph.yaml"),
+		"MART_ADMIN_EMAIL":       AdminEmail,
+		"MART_ADMIN_PASSWORD":    AdminPassword,
+	}
+	for _, name := range system.ServiceNames() {
+		db := prefix + "_" + name
+		env["MART_"+strings.ToUpper(name)+"_DATABASE"] = db
+		c.Databases[name], _ = postgres.WithDatabase(serverURL, db)
+		if !o.PrivatePostgres { // a private server goes as a whole
+			c.t.Cleanup(func() { pgtest.Drop(c.t, db) })
+		}
+	}
+	return env
+}
+
+// placeGroups chooses every address now, so the balancer's configuration
+// and the routing URLs are known before anything starts: each process's,
+// and each group's balancer frontend (the first process's address when
+// there is no balancer).
+func (c *Cluster) placeGroups(o Options, balanced bool) {
+	groups := append(append([]string{}, o.Services...), RouterGroup)
+	for _, g := range groups {
+		n := o.Replicas
+		if g == RouterGroup {
+			n = o.Routers
+		}
+		if n == 0 {
+			continue
+		}
+		grp := &Group{Name: g}
+		for i := 1; i <= n; i++ {
+			addr := FreeAddr(c.t)
+			grp.Procs = append(grp.Procs, &Process{
+				Name: fmt.Sprintf("%s-%d", g, i), Target: g, Addr: addr,
+				URL: "http://" + addr + "/graphql", c: c,
+			})
+		}
+		grp.LB = grp.Procs[0].Addr
+		if balanced {
+			grp.LB = FreeAddr(c.t)
+		}
+		grp.URL = "http://" + grp.LB + "/graphql"
+		c.Groups[g] = grp
+	}
+}
+
+// setEnv makes env, with the groups' routing and key URLs and extra on
+// top, the base environment of every process.
+func (c *Cluster) setEnv(env, extra map[string]string) {
+	if u := c.Groups["user"]; u != nil {
+		env["MART_JWKS_URL"] = "http://" + u.LB + "/.well-known/jwks.json"
+	}
+	for name, g := range c.Groups {
+		if name != RouterGroup {
+			env["MART_"+strings.ToUpper(name)+"_ROUTING_URL"] = g.URL
+		}
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range env {
+		c.baseEnv = append(c.baseEnv, k+"="+v)
+	}
+}
+
+// startProcesses starts the processes in waves and waits until each wave
+// is ready: the user service first (its keys sign every token and the
+// others fetch them through its balancer), then the other services
+// together, then the routers.
+func (c *Cluster) startProcesses(ctx context.Context, services []string) {
+	c.t.Helper()
 	waves := [][]string{{"user"}, nil, {RouterGroup}}
-	for _, g := range o.Services {
+	for _, g := range services {
 		if g != "user" {
 			waves[1] = append(waves[1], g)
 		}
@@ -293,21 +335,15 @@ func Start(t testing.TB, o Options) *Cluster {
 		}
 		for _, p := range procs {
 			if err := p.Start(); err != nil {
-				t.Fatalf("clustertest: %v", err)
+				c.t.Fatalf("clustertest: %v", err)
 			}
 		}
 		for _, p := range procs {
 			if err := p.WaitReady(ctx); err != nil {
-				t.Fatalf("clustertest: %v (log: %s)", err, p.LogPath())
+				c.t.Fatalf("clustertest: %v (log: %s)", err, p.LogPath())
 			}
 		}
 	}
-	for _, g := range c.Groups {
-		if err := c.WaitBalanced(ctx, g.Name); err != nil {
-			t.Fatalf("clustertest: %v", err)
-		}
-	}
-	return c
 }
 
 // Group returns the named group, failing the test when there is none.
@@ -343,20 +379,21 @@ func (c *Cluster) WaitBalanced(ctx context.Context, group string) error {
 	}
 	for {
 		up, err := c.balancer.serversUp(group)
-		if err == nil {
-			running := 0
-			for _, p := range g.Procs {
-				if p.Running() {
-					running++
-				}
+		running := 0
+		for _, p := range g.Procs {
+			if p.Running() {
+				running++
 			}
-			if up >= running {
-				return nil
-			}
+		}
+		if err == nil && up >= running {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("balancer of %s: not every replica up: %v", group, err)
+			if err != nil {
+				return fmt.Errorf("balancer of %s: not every replica up: %w", group, err)
+			}
+			return fmt.Errorf("balancer of %s: not every replica up: %d of %d", group, up, running)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -483,7 +520,7 @@ func Binary(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mart")
 		cmd.Dir = systemtest.RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -505,8 +542,6 @@ func get(ctx context.Context, url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
-var errNotRunning = errors.New("not running")
 
 func freeAddr() (string, error) {
 	givenMu.Lock()

@@ -3,6 +3,7 @@ package clustertest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,7 +52,10 @@ func (p *Process) Start() error {
 		return fmt.Errorf("%s: log: %w", p.Name, err)
 	}
 	p.starts++
-	fmt.Fprintf(log, "=== clustertest: start #%d of %s at %s\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
+	// The clustertest lines in the log are notes for whoever reads it
+	// after a failure: one that cannot be written does not stop the
+	// process, and its own output goes through its own descriptor.
+	_, _ = fmt.Fprintf(log, "=== clustertest: start #%d of %s at %s\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.c.bin, "serve", "--targets", p.Target)
 	cmd.Env = append(os.Environ(), p.c.baseEnv...)
 	if p.Target == RouterGroup {
@@ -62,14 +66,14 @@ func (p *Process) Start() error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // signals reach its children too
 	if err := cmd.Start(); err != nil {
-		log.Close()
+		_ = log.Close()
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
-		fmt.Fprintf(log, "=== clustertest: %s exited at %s: %v\n", p.Name, time.Now().UTC().Format(time.RFC3339Nano), err)
-		log.Close()
+		_, _ = fmt.Fprintf(log, "=== clustertest: %s exited at %s: %v\n", p.Name, time.Now().UTC().Format(time.RFC3339Nano), err)
+		_ = log.Close()
 		close(exited)
 	}()
 	p.cmd, p.exited = cmd, exited
@@ -250,59 +254,85 @@ func ParseMetrics(r io.Reader) ([]Sample, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		s := Sample{Labels: map[string]string{}}
-		rest := line
-		if i := strings.IndexAny(rest, "{ "); i < 0 {
-			return nil, fmt.Errorf("metrics: bad line %q", line)
-		} else {
-			s.Name, rest = rest[:i], rest[i:]
-		}
-		if strings.HasPrefix(rest, "{") {
-			rest = rest[1:]
-			for {
-				rest = strings.TrimLeft(rest, ", ")
-				if strings.HasPrefix(rest, "}") {
-					rest = rest[1:]
-					break
-				}
-				eq := strings.Index(rest, `="`)
-				if eq < 0 {
-					return nil, fmt.Errorf("metrics: bad labels in %q", line)
-				}
-				key := rest[:eq]
-				rest = rest[eq+2:]
-				var val strings.Builder
-				i := 0
-				for ; i < len(rest) && rest[i] != '"'; i++ {
-					if rest[i] == '\\' && i+1 < len(rest) {
-						i++
-						switch rest[i] {
-						case 'n':
-							val.WriteByte('\n')
-						default:
-							val.WriteByte(rest[i])
-						}
-						continue
-					}
-					val.WriteByte(rest[i])
-				}
-				if i >= len(rest) {
-					return nil, fmt.Errorf("metrics: unterminated label in %q", line)
-				}
-				s.Labels[key] = val.String()
-				rest = rest[i+1:]
-			}
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return nil, fmt.Errorf("metrics: no value in %q", line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
+		s, err := parseSample(line)
 		if err != nil {
-			return nil, fmt.Errorf("metrics: value in %q: %w", line, err)
+			return nil, err
 		}
-		s.Value = v
 		out = append(out, s)
 	}
 	return out, sc.Err()
+}
+
+// parseSample reads one sample line: name, labels if any, value.
+func parseSample(line string) (Sample, error) {
+	s := Sample{Labels: map[string]string{}}
+	i := strings.IndexAny(line, "{ ")
+	if i < 0 {
+		return Sample{}, fmt.Errorf("metrics: bad line %q", line)
+	}
+	s.Name = line[:i]
+	rest := line[i:]
+	if strings.HasPrefix(rest, "{") {
+		var err error
+		if rest, err = parseLabels(rest[1:], s.Labels); err != nil {
+			return Sample{}, fmt.Errorf("metrics: %w in %q", err, line)
+		}
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return Sample{}, fmt.Errorf("metrics: no value in %q", line)
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return Sample{}, fmt.Errorf("metrics: value in %q: %w", line, err)
+	}
+	s.Value = v
+	return s, nil
+}
+
+// parseLabels reads the labels after a sample's '{' into labels and
+// returns what follows the closing '}'.
+func parseLabels(rest string, labels map[string]string) (string, error) {
+	for {
+		rest = strings.TrimLeft(rest, ", ")
+		if strings.HasPrefix(rest, "}") {
+			return rest[1:], nil
+		}
+		eq := strings.Index(rest, `="`)
+		if eq < 0 {
+			return "", errors.New("bad labels")
+		}
+		key := rest[:eq]
+		val, n, ok := unquoteLabelValue(rest[eq+2:])
+		if !ok {
+			return "", errors.New("unterminated label")
+		}
+		labels[key] = val
+		rest = rest[eq+2+n:]
+	}
+}
+
+// unquoteLabelValue reads a label value up to its closing quote, escapes
+// undone, and returns it with how many bytes of rest it took, the quote
+// included; ok is false when the quote never comes.
+func unquoteLabelValue(rest string) (val string, n int, ok bool) {
+	var b strings.Builder
+	i := 0
+	for ; i < len(rest) && rest[i] != '"'; i++ {
+		if rest[i] == '\\' && i+1 < len(rest) {
+			i++
+			switch rest[i] {
+			case 'n':
+				b.WriteByte('\n')
+			default:
+				b.WriteByte(rest[i])
+			}
+			continue
+		}
+		b.WriteByte(rest[i])
+	}
+	if i >= len(rest) {
+		return "", 0, false
+	}
+	return b.String(), i + 1, true
 }

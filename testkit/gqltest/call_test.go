@@ -12,13 +12,14 @@ import (
 
 func TestCallReturnsDataAndErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A failed write shows in what Call returns, which is checked.
 		switch r.Header.Get("Authorization") {
 		case "Bearer good":
-			w.Write([]byte(`{"data":{"me":{"email":"a@b.c"}}}`))
+			_, _ = w.Write([]byte(`{"data":{"me":{"email":"a@b.c"}}}`))
 		case "Bearer bad":
-			w.Write([]byte(`{"errors":[{"message":"no","extensions":{"code":"FORBIDDEN"}}]}`))
+			_, _ = w.Write([]byte(`{"errors":[{"message":"no","extensions":{"code":"FORBIDDEN"}}]}`))
 		default:
-			w.Write([]byte(`<html>`))
+			_, _ = w.Write([]byte(`<html>`))
 		}
 	}))
 	defer srv.Close()

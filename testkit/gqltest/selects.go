@@ -8,13 +8,13 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// CountSelects counts, from now on, the SELECT statements db runs that
-// name table (quoted, as bun writes it): how tests see that a batch of
-// entities is resolved in one query.
-func CountSelects(db *bun.DB, table string) *atomic.Int64 {
+// CountSelects returns a copy of db that counts the SELECT statements it
+// runs that name table (quoted, as bun writes it), and the count: how
+// tests see that a batch of entities is resolved in one query. The store
+// under test is built on the copy; db itself counts nothing.
+func CountSelects(db *bun.DB, table string) (*bun.DB, *atomic.Int64) {
 	h := &selectCounter{table: `"` + table + `"`}
-	db.AddQueryHook(h)
-	return &h.n
+	return db.WithQueryHook(h), &h.n
 }
 
 type selectCounter struct {

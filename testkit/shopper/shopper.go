@@ -92,8 +92,11 @@ func CreateProduct(ctx context.Context, url, admin, sku string, price int64, uni
 		}
 	}
 	in := map[string]any{"sku": sku, "name": "Product " + sku, "price": map[string]any{"amount": price, "currency": "USD"}}
-	if err := Call(ctx, url, admin, createProduct, map[string]any{"input": in}, &out); err != nil || out.CreateProduct.Product == nil {
-		return "", fmt.Errorf("createProduct %s: %v %+v", sku, err, out.CreateProduct.UserErrors)
+	if err := Call(ctx, url, admin, createProduct, map[string]any{"input": in}, &out); err != nil {
+		return "", fmt.Errorf("createProduct %s: %w", sku, err)
+	}
+	if out.CreateProduct.Product == nil {
+		return "", fmt.Errorf("createProduct %s: %+v", sku, out.CreateProduct.UserErrors)
 	}
 	id := out.CreateProduct.Product.ID
 	deadline := time.Now().Add(time.Minute)
@@ -106,7 +109,10 @@ func CreateProduct(ctx context.Context, url, admin, sku string, price int64, uni
 			return id, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("stock for %s: %v %+v", sku, err, adj.AdjustStock.UserErrors)
+			if err != nil {
+				return "", fmt.Errorf("stock for %s: %w", sku, err)
+			}
+			return "", fmt.Errorf("stock for %s: %+v", sku, adj.AdjustStock.UserErrors)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -155,7 +161,10 @@ func PlaceOrder(ctx context.Context, url, token string, o Order, onErr func(erro
 			return "", nil, ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return "", nil, fmt.Errorf("placeOrder: no answer within 2 minutes: %v", err)
+			if err != nil {
+				return "", nil, fmt.Errorf("placeOrder: no answer within 2 minutes: %w", err)
+			}
+			return "", nil, fmt.Errorf("placeOrder: no answer within 2 minutes: %+v", out.PlaceOrder.UserErrors)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

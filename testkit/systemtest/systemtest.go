@@ -150,11 +150,17 @@ func StartWith(t testing.TB, extraEnv map[string]string, targets ...string) *Sys
 // The GraphQL client of end-to-end tests is gqltest's, so that subgraph
 // tests and system tests talk to servers one way.
 type (
-	Response     = gqltest.Response
-	Error        = gqltest.Error
-	Client       = gqltest.Client
+	// Response is a GraphQL response (gqltest.Response).
+	Response = gqltest.Response
+	// Error is one GraphQL error (gqltest.Error).
+	Error = gqltest.Error
+	// Client sends GraphQL operations to one endpoint (gqltest.Client).
+	Client = gqltest.Client
+	// Subscription is one GraphQL subscription over graphql-transport-ws
+	// (gqltest.Subscription).
 	Subscription = gqltest.Subscription
-	Message      = gqltest.Message
+	// Message is what the server sent for a subscription (gqltest.Message).
+	Message = gqltest.Message
 )
 
 // Query sends an anonymous operation through the router.

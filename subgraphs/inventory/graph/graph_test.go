@@ -32,9 +32,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "inventory")
-	inv := core.NewInventory(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	counted, reads := gqltest.CountSelects(db.DB, "stock")
+	inv := core.NewInventory(counted, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: inv}}), graph.Access)
-	return &env{db: db, inv: inv, srv: srv, reads: gqltest.CountSelects(db.DB, "stock")}
+	return &env{db: db, inv: inv, srv: srv, reads: reads}
 }
 
 // client acts for a new user of role; no role is anonymous.

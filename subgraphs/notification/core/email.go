@@ -107,7 +107,9 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		conn.Close()
 		return fmt.Errorf("smtp: greeting: %w", err)
 	}
-	defer c.Close()
+	// After QUIT the connection is closed already; after a failed step the
+	// error returned says what went wrong, not the close.
+	defer func() { _ = c.Close() }()
 	if err := c.Hello(s.opts.Hello); err != nil {
 		return fmt.Errorf("smtp: ehlo: %w", err)
 	}

@@ -189,10 +189,10 @@ func shipped(order, userID string) *orderv1.OrderStatusChanged {
 	return changed(order, userID, orderv1.Status_STATUS_CONFIRMED, orderv1.Status_STATUS_SHIPPED, "")
 }
 
-// counter reads a notification counter of one channel.
-func counter(t *testing.T, name string, channel core.Channel) float64 {
+// emailCounter reads a notification counter of the email channel.
+func emailCounter(t *testing.T, name string) float64 {
 	t.Helper()
-	return testrun.Counter(t, name, map[string]string{"channel": string(channel)})
+	return testrun.Counter(t, name, map[string]string{"channel": string(core.Email)})
 }
 
 // gauge reads a gauge without labels from the default registry.

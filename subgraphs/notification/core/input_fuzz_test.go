@@ -28,22 +28,36 @@ func FuzzRender(f *testing.F) {
 					t.Fatalf("%s/%s: %v", tmpl, c, err)
 				}
 				if c == SMS {
-					if utf8.RuneCountInString(out.Text) > MaxSMS || strings.ContainsAny(out.Text, "\r\n") {
-						t.Fatalf("%s SMS %q", tmpl, out.Text)
-					}
-					continue
-				}
-				if strings.ContainsAny(out.Subject, "\r\n") {
-					t.Fatalf("%s subject spans lines: %q", tmpl, out.Subject)
-				}
-				for _, s := range []string{name, reason, product} {
-					if strings.ContainsAny(s, "<>") && strings.Contains(out.HTML, s) {
-						t.Fatalf("%s HTML holds %q unescaped", tmpl, s)
-					}
+					checkSMS(t, tmpl, out)
+				} else {
+					checkEmail(t, tmpl, out, name, reason, product)
 				}
 			}
 		}
 	})
+}
+
+// checkSMS checks that an SMS rendered from tmpl is one line that fits one
+// message.
+func checkSMS(t *testing.T, tmpl Template, out Content) {
+	t.Helper()
+	if utf8.RuneCountInString(out.Text) > MaxSMS || strings.ContainsAny(out.Text, "\r\n") {
+		t.Fatalf("%s SMS %q", tmpl, out.Text)
+	}
+}
+
+// checkEmail checks that an email rendered from tmpl has a one-line
+// subject and that its HTML escapes the markup of the hostile inputs.
+func checkEmail(t *testing.T, tmpl Template, out Content, hostile ...string) {
+	t.Helper()
+	if strings.ContainsAny(out.Subject, "\r\n") {
+		t.Fatalf("%s subject spans lines: %q", tmpl, out.Subject)
+	}
+	for _, s := range hostile {
+		if strings.ContainsAny(s, "<>") && strings.Contains(out.HTML, s) {
+			t.Fatalf("%s HTML holds %q unescaped", tmpl, s)
+		}
+	}
 }
 
 // FuzzPreferencesInput: a preferences change touches exactly the

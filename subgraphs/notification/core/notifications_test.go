@@ -21,7 +21,7 @@ import (
 // text and an HTML part, with the headers a mail client expects.
 func TestWelcomeEmail(t *testing.T) {
 	e := newEnv(t)
-	sentBefore := counter(t, "mart_notification_sent_total", core.Email)
+	sentBefore := emailCounter(t, "mart_notification_sent_total")
 	ada := e.register("Ada Lovelace", "")
 	ns := e.notifications(ada.ID)
 	if summary(ns) != "WELCOME/EMAIL/QUEUED" {
@@ -67,7 +67,7 @@ func TestWelcomeEmail(t *testing.T) {
 	if n.Status != core.Sent || n.SentAt == nil || n.Attempts != 1 || n.NextAttemptAt != nil || n.LastError != nil {
 		t.Errorf("after sending: %+v", n)
 	}
-	if got := counter(t, "mart_notification_sent_total", core.Email) - sentBefore; got != 1 {
+	if got := emailCounter(t, "mart_notification_sent_total") - sentBefore; got != 1 {
 		t.Errorf("sent_total grew by %v, want 1", got)
 	}
 }
@@ -178,7 +178,7 @@ func TestSMTPOutageIsRetriedThenDeliveredOnce(t *testing.T) {
 	opts := fast(t)
 	opts.MaxAttempts = 1000 // the outage must not outlast the attempts
 	e := newEnvWith(t, addr, opts)
-	retriesBefore := counter(t, "mart_notification_retries_total", core.Email)
+	retriesBefore := emailCounter(t, "mart_notification_retries_total")
 	ada := e.register("Ada", "")
 	testrun.Background(t, e.notes.Run)
 
@@ -189,7 +189,7 @@ func TestSMTPOutageIsRetriedThenDeliveredOnce(t *testing.T) {
 	if n := e.notifications(ada.ID)[0]; n.Status != core.Queued || !strings.Contains(*n.LastError, "smtp") {
 		t.Fatalf("during the outage: %s, last error %q", n.Status, *n.LastError)
 	}
-	if counter(t, "mart_notification_retries_total", core.Email) <= retriesBefore {
+	if emailCounter(t, "mart_notification_retries_total") <= retriesBefore {
 		t.Error("retries_total did not grow")
 	}
 
@@ -204,7 +204,7 @@ func TestSMTPOutageIsRetriedThenDeliveredOnce(t *testing.T) {
 // the last error.
 func TestFailedAfterMaxAttempts(t *testing.T) {
 	e := newEnvWith(t, notifytest.FreeAddr(t), fast(t)) // 3 attempts
-	failedBefore := counter(t, "mart_notification_failed_total", core.Email)
+	failedBefore := emailCounter(t, "mart_notification_failed_total")
 	ada := e.register("Ada", "")
 	testrun.Background(t, e.notes.Run)
 
@@ -213,7 +213,7 @@ func TestFailedAfterMaxAttempts(t *testing.T) {
 	if n.Attempts != 3 || n.LastError == nil || !strings.Contains(*n.LastError, "connect") || n.NextAttemptAt != nil || n.SentAt != nil {
 		t.Errorf("failed notification: attempts %d, last error %v, next %v", n.Attempts, n.LastError, n.NextAttemptAt)
 	}
-	if got := counter(t, "mart_notification_failed_total", core.Email) - failedBefore; got != 1 {
+	if got := emailCounter(t, "mart_notification_failed_total") - failedBefore; got != 1 {
 		t.Errorf("failed_total grew by %v, want 1", got)
 	}
 }

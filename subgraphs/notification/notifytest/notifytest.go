@@ -112,7 +112,7 @@ func (s *session) AuthMechanisms() []string {
 	return []string{sasl.Plain}
 }
 
-func (s *session) Auth(mech string) (sasl.Server, error) {
+func (s *session) Auth(_ string) (sasl.Server, error) { // PLAIN, the only mechanism offered
 	s.server.auths.Add(1)
 	return sasl.NewPlainServer(func(_, username, password string) error {
 		if want, ok := s.users[username]; !ok || want != password {

@@ -16,7 +16,8 @@ import (
 // status; from any other status the event is logged and dropped (returning
 // an error would only retry something that can never apply).
 
-// OnStockReserved: the lines are reserved, so payment may charge.
+// OnStockReserved handles StockReserved: the lines are reserved, so
+// payment may charge.
 //   - PENDING → AWAITING_PAYMENT.
 //   - CANCELLED (the customer cancelled first): dropped; inventory releases
 //     the reservation when it sees CANCELLED.
@@ -31,7 +32,8 @@ func (s *Orders) OnStockReserved(ctx context.Context, tx bun.Tx, meta events.Met
 	})
 }
 
-// OnStockReservationFailed: nothing was reserved, the order cannot go on.
+// OnStockReservationFailed handles StockReservationFailed: nothing was
+// reserved, the order cannot go on.
 //   - PENDING → CANCELLED (OUT_OF_STOCK).
 //   - CANCELLED already (the customer was quicker): dropped. Any other
 //     status cannot meet this event (inventory sends StockReserved or
@@ -46,7 +48,7 @@ func (s *Orders) OnStockReservationFailed(ctx context.Context, tx bun.Tx, meta e
 	})
 }
 
-// OnPaymentSucceeded: the order is paid.
+// OnPaymentSucceeded handles PaymentSucceeded: the order is paid.
 //   - AWAITING_PAYMENT → CONFIRMED.
 //   - PENDING → AWAITING_PAYMENT → CONFIRMED in one transaction: payment
 //     charges only after StockReserved, so the stock is reserved and only
@@ -68,7 +70,8 @@ func (s *Orders) OnPaymentSucceeded(ctx context.Context, tx bun.Tx, meta events.
 	})
 }
 
-// OnPaymentFailed: the charge was declined or kept failing.
+// OnPaymentFailed handles PaymentFailed: the charge was declined or kept
+// failing.
 //   - AWAITING_PAYMENT, or PENDING (StockReserved not handled yet, as
 //     above) → CANCELLED, PAYMENT_DECLINED for DECLINED and
 //     INSUFFICIENT_FUNDS, PAYMENT_FAILED otherwise. Inventory releases the

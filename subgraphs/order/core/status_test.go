@@ -115,7 +115,7 @@ func TestCommandsFollowTheStatusMachine(t *testing.T) {
 		for _, c := range commands {
 			t.Run(fmt.Sprintf("%s to %s", from, c.to), func(t *testing.T) {
 				o := e.reach(from)
-				events, history := len(e.outbox()), len(o.History)
+				events := len(e.outbox())
 				who := admin
 				if c.to == core.Cancelled {
 					who = alice
@@ -124,35 +124,53 @@ func TestCommandsFollowTheStatusMachine(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				after := e.get(o.ID)
 				if !core.CanTransition(from, c.to) {
-					if got != nil || len(errs) != 1 || errs[0].Code != core.InvalidTransition || !reflect.DeepEqual(errs[0].Field, []string{"input", "orderId"}) {
-						t.Fatalf("got %v %+v, want INVALID_TRANSITION", got, errs)
-					}
-					if after.Status != from || len(after.History) != history || len(e.outbox()) != events || !after.UpdatedAt.Equal(o.UpdatedAt) {
-						t.Fatal("a refused transition changed something")
-					}
+					checkRefused(t, e, o, events, got, errs)
 					return
 				}
-				if errs != nil || got == nil || got.Status != c.to {
-					t.Fatalf("got %v %+v", got, errs)
-				}
-				if after.Status != c.to || !after.UpdatedAt.After(o.UpdatedAt) || len(after.History) != history+1 {
-					t.Fatalf("stored %s, %d history entries", after.Status, len(after.History))
-				}
-				last := after.History[len(after.History)-1]
-				if last.Status != c.to || last.Seq != history+1 || !last.At.Equal(after.UpdatedAt) {
-					t.Errorf("history entry %+v", last)
-				}
-				changes := e.changes()
-				if len(changes) == 0 || changes[len(changes)-1] != fmt.Sprintf("%s>%s:%s", from, c.to, c.reason) {
-					t.Errorf("events %v", changes)
-				}
-				if (after.Reason == nil) != (c.reason == "") {
-					t.Errorf("statusReason %v", after.Reason)
-				}
+				checkMoved(t, e, o, from, c.to, c.reason, got, errs)
 			})
 		}
+	}
+}
+
+// checkRefused checks that a command refused o (as it was before the
+// command, with events in the outbox) as INVALID_TRANSITION and changed
+// nothing.
+func checkRefused(t *testing.T, e *env, o *core.Order, events int, got *core.Order, errs []usererror.UserError) {
+	t.Helper()
+	after := e.get(o.ID)
+	if got != nil || len(errs) != 1 || errs[0].Code != core.InvalidTransition || !reflect.DeepEqual(errs[0].Field, []string{"input", "orderId"}) {
+		t.Fatalf("got %v %+v, want INVALID_TRANSITION", got, errs)
+	}
+	if after.Status != o.Status || len(after.History) != len(o.History) || len(e.outbox()) != events || !after.UpdatedAt.Equal(o.UpdatedAt) {
+		t.Fatal("a refused transition changed something")
+	}
+}
+
+// checkMoved checks that a command moved o (as it was before the command,
+// in status from) to status to, for reason: in the row, a history entry
+// and OrderStatusChanged together.
+func checkMoved(t *testing.T, e *env, o *core.Order, from, to core.Status, reason string, got *core.Order, errs []usererror.UserError) {
+	t.Helper()
+	after := e.get(o.ID)
+	history := len(o.History)
+	if errs != nil || got == nil || got.Status != to {
+		t.Fatalf("got %v %+v", got, errs)
+	}
+	if after.Status != to || !after.UpdatedAt.After(o.UpdatedAt) || len(after.History) != history+1 {
+		t.Fatalf("stored %s, %d history entries", after.Status, len(after.History))
+	}
+	last := after.History[len(after.History)-1]
+	if last.Status != to || last.Seq != history+1 || !last.At.Equal(after.UpdatedAt) {
+		t.Errorf("history entry %+v", last)
+	}
+	changes := e.changes()
+	if len(changes) == 0 || changes[len(changes)-1] != fmt.Sprintf("%s>%s:%s", from, to, reason) {
+		t.Errorf("events %v", changes)
+	}
+	if (after.Reason == nil) != (reason == "") {
+		t.Errorf("statusReason %v", after.Reason)
 	}
 }
 

@@ -97,9 +97,9 @@ func TestOrderVisibility(t *testing.T) {
 	mug := e.product("Mug", 1250)
 	var aliceOrders []string
 	for range 3 {
-		aliceOrders = append([]string{e.place(alice, mug, 1)}, aliceOrders...)
+		aliceOrders = append([]string{e.place(alice, mug)}, aliceOrders...)
 	}
-	bobs := e.place(bob, mug, 1)
+	bobs := e.place(bob, mug)
 
 	orderOf := func(p auth.Principal, id string) *struct{ ID string } {
 		t.Helper()
@@ -220,7 +220,7 @@ func TestOrderCommands(t *testing.T) {
 		return p.UserErrors[0].Code
 	}
 
-	a := e.place(alice, mug, 1)
+	a := e.place(alice, mug)
 	if c := codeOf(run(bob, "cancelOrder", a)); c != "NOT_FOUND" {
 		t.Errorf("bob cancels alice's order: %s", c)
 	}
@@ -231,7 +231,7 @@ func TestOrderCommands(t *testing.T) {
 		t.Errorf("cancel twice: %s", c)
 	}
 
-	b := e.place(alice, mug, 1)
+	b := e.place(alice, mug)
 	for _, m := range []string{"markShipped", "markDelivered"} {
 		r := e.as(alice).Query(t, `mutation($id: ID!) { `+m+`(input: {orderId: $id}) { userErrors { code } } }`, map[string]any{"id": b}, nil)
 		if len(r.Errors) != 1 || r.Errors[0].Code() != gqlerr.Forbidden {

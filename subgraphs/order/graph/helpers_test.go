@@ -53,7 +53,8 @@ func newEnv(t *testing.T, withKafka bool) *env {
 	t.Helper()
 	db := pgtest.New(t, "order")
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown on failure
-	e := &env{t: t, db: db, orders: core.NewOrders(db.DB, core.Options{Logger: log}), log: log}
+	counted, reads := gqltest.CountSelects(db.DB, "orders")
+	e := &env{t: t, db: db, orders: core.NewOrders(counted, core.Options{Logger: log}), log: log, reads: reads}
 	resolver := &graph.Resolver{Store: e.orders}
 	if withKafka {
 		e.cluster = kafkatest.Start(t)
@@ -66,7 +67,6 @@ func newEnv(t *testing.T, withKafka bool) *env {
 		testrun.Background(t, resolver.Changes.Run)
 	}
 	e.srv = gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: resolver}), graph.Access)
-	e.reads = gqltest.CountSelects(db.DB, "orders")
 	return e
 }
 
@@ -111,8 +111,8 @@ func (e *env) product(name string, amount int64) string {
 	return id
 }
 
-// place places an order for p through the API.
-func (e *env) place(p auth.Principal, productID string, quantity int) string {
+// place places an order of one unit of productID for p through the API.
+func (e *env) place(p auth.Principal, productID string) string {
 	e.t.Helper()
 	var out struct {
 		PlaceOrder struct {
@@ -120,7 +120,7 @@ func (e *env) place(p auth.Principal, productID string, quantity int) string {
 			UserErrors []userError
 		}
 	}
-	e.as(p).MustQuery(e.t, placeOp, map[string]any{"in": placeInput(productID, quantity)}, &out)
+	e.as(p).MustQuery(e.t, placeOp, map[string]any{"in": placeInput(productID, 1)}, &out)
 	if out.PlaceOrder.Order == nil {
 		e.t.Fatalf("placeOrder: %+v", out.PlaceOrder.UserErrors)
 	}
@@ -167,8 +167,9 @@ type subscription struct {
 	conn *websocket.Conn
 }
 
-// subscribe starts a subscription as p (anonymous for the zero principal).
-func (e *env) subscribe(p auth.Principal, query string, vars map[string]any) *subscription {
+// subscribe follows the status of order id (followOp) as p (anonymous for
+// the zero principal).
+func (e *env) subscribe(p auth.Principal, id string) *subscription {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	e.t.Cleanup(cancel)
@@ -187,7 +188,7 @@ func (e *env) subscribe(p auth.Principal, query string, vars map[string]any) *su
 	if m := s.read(); m.Type != "connection_ack" {
 		e.t.Fatalf("want connection_ack, got %+v", m)
 	}
-	payload, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	payload, _ := json.Marshal(map[string]any{"query": followOp, "variables": map[string]any{"id": id}})
 	s.send(wsMessage{ID: "1", Type: "subscribe", Payload: payload})
 	return s
 }

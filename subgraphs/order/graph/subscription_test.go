@@ -89,11 +89,11 @@ func TestOrderStatusChangedSubscription(t *testing.T) {
 
 	// The relay is not running yet: the order's events wait in the outbox,
 	// like events a slow relay has not published when a client subscribes.
-	a := e.place(alice, mug, 1)
+	a := e.place(alice, mug)
 	saga(func(ctx context.Context, tx bun.Tx, m events.Meta) error {
 		return e.orders.OnStockReserved(ctx, tx, m, &inventoryv1.StockReserved{OrderId: a})
 	})
-	sub := e.subscribe(alice, followOp, map[string]any{"id": a})
+	sub := e.subscribe(alice, a)
 	if got := sub.next(); got != "AWAITING_PAYMENT" {
 		t.Fatalf("first message %s, want the current status", got)
 	}
@@ -121,8 +121,8 @@ func TestOrderStatusChangedSubscription(t *testing.T) {
 
 	// A transition that goes through two statuses at once (payment's news
 	// overtook inventory's) sends both, then a cancellation ends it.
-	b := e.place(alice, mug, 1)
-	sub = e.subscribe(admin, followOp, map[string]any{"id": b})
+	b := e.place(alice, mug)
+	sub = e.subscribe(admin, b)
 	if got := sub.next(); got != "PENDING" {
 		t.Fatalf("first message %s", got)
 	}
@@ -143,7 +143,7 @@ func TestOrderStatusChangedSubscription(t *testing.T) {
 	sub.completes()
 
 	// A finished order: its status, then done.
-	sub = e.subscribe(alice, followOp, map[string]any{"id": b})
+	sub = e.subscribe(alice, b)
 	if got := sub.next(); got != "CANCELLED:CUSTOMER_CANCELLED" {
 		t.Fatalf("first message %s", got)
 	}
@@ -151,8 +151,8 @@ func TestOrderStatusChangedSubscription(t *testing.T) {
 
 	// Someone else's order, or none, is NOT_FOUND; anonymous callers are
 	// refused before anything is looked up.
-	e.subscribe(bob, followOp, map[string]any{"id": a}).refused(gqlerr.NotFound)
-	e.subscribe(bob, followOp, map[string]any{"id": "0193c1d4-0000-7000-8000-000000000404"}).refused(gqlerr.NotFound)
-	e.subscribe(bob, followOp, map[string]any{"id": "nope"}).refused(gqlerr.NotFound)
-	e.subscribe(auth.Principal{}, followOp, map[string]any{"id": a}).refused(gqlerr.Unauthenticated)
+	e.subscribe(bob, a).refused(gqlerr.NotFound)
+	e.subscribe(bob, "0193c1d4-0000-7000-8000-000000000404").refused(gqlerr.NotFound)
+	e.subscribe(bob, "nope").refused(gqlerr.NotFound)
+	e.subscribe(auth.Principal{}, a).refused(gqlerr.Unauthenticated)
 }

@@ -37,9 +37,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "payment")
-	payments := core.NewPayments(db.DB, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	counted, reads := gqltest.CountSelects(db.DB, "payments")
+	payments := core.NewPayments(counted, core.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	srv := gqltest.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: payments}}), graph.Access)
-	return &env{t: t, db: db, payments: payments, srv: srv, reads: gqltest.CountSelects(db.DB, "payments")}
+	return &env{t: t, db: db, payments: payments, srv: srv, reads: reads}
 }
 
 // client acts for p; nil is anonymous.

@@ -34,9 +34,13 @@ func LoadKeys(ctx context.Context, db *bun.DB, keyFile string) ([]auth.Key, erro
 	if keyFile != "" {
 		data, err := os.ReadFile(keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("signing keys: %w", err)
+			return nil, fmt.Errorf("signing keys: %w", err) // the error names the file
 		}
-		return auth.ParseKeysPEM(data)
+		keys, err := auth.ParseKeysPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("signing keys: %s: %w", keyFile, err)
+		}
+		return keys, nil
 	}
 	var keys []auth.Key
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {

@@ -2,8 +2,10 @@ package core_test
 
 import (
 	"context"
+	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -94,5 +96,28 @@ func TestKeysFromAFile(t *testing.T) {
 	}
 	if _, err := core.LoadKeys(context.Background(), db.DB, filepath.Join(t.TempDir(), "missing.pem")); err == nil {
 		t.Error("a missing key file must fail the start")
+	}
+}
+
+// A key that does not parse fails the start, and the error names the keys,
+// the key and what is wrong with it once each.
+func TestUnreadableKeysAreNamedOnce(t *testing.T) {
+	db := pgtest.New(t, "user")
+	notPKCS8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("not a key")})
+	if _, err := db.DB.Exec(`INSERT INTO signing_keys (kid, private_key) VALUES ('bad', ?)`, notPKCS8); err != nil {
+		t.Fatal(err)
+	}
+	_, err := core.LoadKeys(context.Background(), db.DB, "")
+	if err == nil || !strings.HasPrefix(err.Error(), "signing keys: key bad: PRIVATE KEY block 1: ") || strings.Count(err.Error(), "signing key") != 1 {
+		t.Errorf("stored key that does not parse: %v", err)
+	}
+
+	file := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(file, []byte("nothing here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = core.LoadKeys(context.Background(), db.DB, file)
+	if want := "signing keys: " + file + ": no PRIVATE KEY block found"; err == nil || err.Error() != want {
+		t.Errorf("key file without keys: %v, want %s", err, want)
 	}
 }

@@ -30,10 +30,11 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t, "user")
 	keys := gqltest.NewKeys(t)
-	accounts := core.NewAccounts(db.DB, core.Options{Issuer: keys.Issuer, RefreshTokenTTL: time.Hour,
+	counted, reads := gqltest.CountSelects(db.DB, "users")
+	accounts := core.NewAccounts(counted, core.Options{Issuer: keys.Issuer, RefreshTokenTTL: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	srv := keys.Serve(t, graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{Store: accounts}}), graph.Access)
-	return &env{db: db, srv: srv, reads: gqltest.CountSelects(db.DB, "users")}
+	return &env{db: db, srv: srv, reads: reads}
 }
 
 func (e *env) client(token string) gqltest.Client {
