@@ -31,6 +31,10 @@ type Principal struct {
 	UserID    string
 	Role      Role
 	SessionID string // the refresh-token family the access token came from
+	// TokenVersion is the user's token version when the token was issued
+	// (claim "ver"): a password change, role change or an admin's
+	// revocation raises it, and tokens below the new version end.
+	TokenVersion int64
 	// ExpiresAt is when the access token stops being accepted (its exp
 	// plus Leeway); zero for a principal that did not come from a token.
 	ExpiresAt time.Time

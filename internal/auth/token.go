@@ -20,6 +20,7 @@ type claims struct {
 	jwt.Claims
 	Role Role   `json:"role"`
 	SID  string `json:"sid,omitempty"`
+	Ver  int64  `json:"ver,omitempty"`
 }
 
 // Issuer signs access tokens with the first of its keys.
@@ -54,7 +55,7 @@ func (i *Issuer) Issue(p Principal) (string, time.Time, error) {
 			Subject: p.UserID, Issuer: i.issuer, Audience: jwt.Audience{i.audience},
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp),
 		},
-		Role: p.Role, SID: p.SessionID,
+		Role: p.Role, SID: p.SessionID, Ver: p.TokenVersion,
 	}
 	token, err := jwt.Signed(i.signer).Claims(c).Serialize()
 	return token, exp.Truncate(time.Second), err
@@ -127,7 +128,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: time.Now()}, Leeway); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	return Principal{UserID: c.Subject, Role: c.Role, SessionID: c.SID, ExpiresAt: c.Expiry.Time().Add(Leeway)}, nil
+	return Principal{UserID: c.Subject, Role: c.Role, SessionID: c.SID, TokenVersion: c.Ver, ExpiresAt: c.Expiry.Time().Add(Leeway)}, nil
 }
 
 // key returns the public key kid, refetching the set when kid is unknown.

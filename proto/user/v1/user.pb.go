@@ -75,6 +75,66 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_user_v1_user_proto_rawDescGZIP(), []int{0}
 }
 
+// RevocationReason is why sessions were revoked.
+type RevocationReason int32
+
+const (
+	RevocationReason_REVOCATION_REASON_UNSPECIFIED RevocationReason = 0
+	// The user signed out of one session.
+	RevocationReason_REVOCATION_REASON_LOGOUT RevocationReason = 1
+	// The user changed their password: every other session ends.
+	RevocationReason_REVOCATION_REASON_PASSWORD_CHANGED RevocationReason = 2
+	// An admin changed the user's role: tokens naming the old role end.
+	RevocationReason_REVOCATION_REASON_ROLE_CHANGED RevocationReason = 3
+	// An admin ended the user's sessions.
+	RevocationReason_REVOCATION_REASON_ADMIN_REVOKED RevocationReason = 4
+)
+
+// Enum value maps for RevocationReason.
+var (
+	RevocationReason_name = map[int32]string{
+		0: "REVOCATION_REASON_UNSPECIFIED",
+		1: "REVOCATION_REASON_LOGOUT",
+		2: "REVOCATION_REASON_PASSWORD_CHANGED",
+		3: "REVOCATION_REASON_ROLE_CHANGED",
+		4: "REVOCATION_REASON_ADMIN_REVOKED",
+	}
+	RevocationReason_value = map[string]int32{
+		"REVOCATION_REASON_UNSPECIFIED":      0,
+		"REVOCATION_REASON_LOGOUT":           1,
+		"REVOCATION_REASON_PASSWORD_CHANGED": 2,
+		"REVOCATION_REASON_ROLE_CHANGED":     3,
+		"REVOCATION_REASON_ADMIN_REVOKED":    4,
+	}
+)
+
+func (x RevocationReason) Enum() *RevocationReason {
+	p := new(RevocationReason)
+	*p = x
+	return p
+}
+
+func (x RevocationReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RevocationReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_user_v1_user_proto_enumTypes[1].Descriptor()
+}
+
+func (RevocationReason) Type() protoreflect.EnumType {
+	return &file_user_v1_user_proto_enumTypes[1]
+}
+
+func (x RevocationReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RevocationReason.Descriptor instead.
+func (RevocationReason) EnumDescriptor() ([]byte, []int) {
+	return file_user_v1_user_proto_rawDescGZIP(), []int{1}
+}
+
 // UserRegistered: an account was created.
 type UserRegistered struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -310,6 +370,96 @@ func (x *UserRoleChanged) GetChangedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// SessionsRevoked: access tokens of a user stop working before their
+// expiry. Every verifier (the router and each subgraph) keeps it until
+// expires_at, by when every token it covers has expired anyway.
+type SessionsRevoked struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Set: only the tokens of this session (refresh-token family) end.
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Tokens of the user whose version (claim "ver") is below this end,
+	// whatever their session; 0 when only session_id ends.
+	MinTokenVersion int64                  `protobuf:"varint,3,opt,name=min_token_version,json=minTokenVersion,proto3" json:"min_token_version,omitempty"`
+	Reason          RevocationReason       `protobuf:"varint,4,opt,name=reason,proto3,enum=mart.user.v1.RevocationReason" json:"reason,omitempty"`
+	RevokedAt       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	ExpiresAt       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SessionsRevoked) Reset() {
+	*x = SessionsRevoked{}
+	mi := &file_user_v1_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionsRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionsRevoked) ProtoMessage() {}
+
+func (x *SessionsRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_user_v1_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionsRevoked.ProtoReflect.Descriptor instead.
+func (*SessionsRevoked) Descriptor() ([]byte, []int) {
+	return file_user_v1_user_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SessionsRevoked) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SessionsRevoked) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionsRevoked) GetMinTokenVersion() int64 {
+	if x != nil {
+		return x.MinTokenVersion
+	}
+	return 0
+}
+
+func (x *SessionsRevoked) GetReason() RevocationReason {
+	if x != nil {
+		return x.Reason
+	}
+	return RevocationReason_REVOCATION_REASON_UNSPECIFIED
+}
+
+func (x *SessionsRevoked) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *SessionsRevoked) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_user_v1_user_proto_rawDesc = "" +
@@ -334,12 +484,28 @@ const file_user_v1_user_proto_rawDesc = "" +
 	"\bold_role\x18\x02 \x01(\x0e2\x12.mart.user.v1.RoleR\aoldRole\x12-\n" +
 	"\bnew_role\x18\x03 \x01(\x0e2\x12.mart.user.v1.RoleR\anewRole\x129\n" +
 	"\n" +
-	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt*?\n" +
+	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\"\xa3\x02\n" +
+	"\x0fSessionsRevoked\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12*\n" +
+	"\x11min_token_version\x18\x03 \x01(\x03R\x0fminTokenVersion\x126\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x1e.mart.user.v1.RevocationReasonR\x06reason\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*?\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_CUSTOMER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x02B1Z/github.com/onlinemart/mart/proto/user/v1;userv1b\x06proto3"
+	"ROLE_ADMIN\x10\x02*\xc4\x01\n" +
+	"\x10RevocationReason\x12!\n" +
+	"\x1dREVOCATION_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18REVOCATION_REASON_LOGOUT\x10\x01\x12&\n" +
+	"\"REVOCATION_REASON_PASSWORD_CHANGED\x10\x02\x12\"\n" +
+	"\x1eREVOCATION_REASON_ROLE_CHANGED\x10\x03\x12#\n" +
+	"\x1fREVOCATION_REASON_ADMIN_REVOKED\x10\x04B1Z/github.com/onlinemart/mart/proto/user/v1;userv1b\x06proto3"
 
 var (
 	file_user_v1_user_proto_rawDescOnce sync.Once
@@ -353,27 +519,32 @@ func file_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_user_v1_user_proto_rawDescData
 }
 
-var file_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_user_v1_user_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_user_v1_user_proto_goTypes = []any{
 	(Role)(0),                     // 0: mart.user.v1.Role
-	(*UserRegistered)(nil),        // 1: mart.user.v1.UserRegistered
-	(*UserProfileUpdated)(nil),    // 2: mart.user.v1.UserProfileUpdated
-	(*UserRoleChanged)(nil),       // 3: mart.user.v1.UserRoleChanged
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(RevocationReason)(0),         // 1: mart.user.v1.RevocationReason
+	(*UserRegistered)(nil),        // 2: mart.user.v1.UserRegistered
+	(*UserProfileUpdated)(nil),    // 3: mart.user.v1.UserProfileUpdated
+	(*UserRoleChanged)(nil),       // 4: mart.user.v1.UserRoleChanged
+	(*SessionsRevoked)(nil),       // 5: mart.user.v1.SessionsRevoked
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_user_v1_user_proto_depIdxs = []int32{
 	0, // 0: mart.user.v1.UserRegistered.role:type_name -> mart.user.v1.Role
-	4, // 1: mart.user.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	4, // 2: mart.user.v1.UserProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
+	6, // 1: mart.user.v1.UserRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	6, // 2: mart.user.v1.UserProfileUpdated.updated_at:type_name -> google.protobuf.Timestamp
 	0, // 3: mart.user.v1.UserRoleChanged.old_role:type_name -> mart.user.v1.Role
 	0, // 4: mart.user.v1.UserRoleChanged.new_role:type_name -> mart.user.v1.Role
-	4, // 5: mart.user.v1.UserRoleChanged.changed_at:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 5: mart.user.v1.UserRoleChanged.changed_at:type_name -> google.protobuf.Timestamp
+	1, // 6: mart.user.v1.SessionsRevoked.reason:type_name -> mart.user.v1.RevocationReason
+	6, // 7: mart.user.v1.SessionsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	6, // 8: mart.user.v1.SessionsRevoked.expires_at:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_user_v1_user_proto_init() }
@@ -386,8 +557,8 @@ func file_user_v1_user_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_user_v1_user_proto_rawDesc), len(file_user_v1_user_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
